@@ -1,0 +1,56 @@
+"""The aiohttp application factory. One app per ``Settings``; no module-level state."""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+
+from bot.settings import Settings
+from bridge.archive import Archive
+from bridge.errors import ArchiveUnavailable
+from bridge.store.base import ArchiveStore
+
+log = logging.getLogger("wabridge")
+
+ARCHIVE = web.AppKey("archive", Archive)
+SETTINGS = web.AppKey("settings", Settings)
+
+#: Meta documents webhook payloads of up to 3 MB; accept 3 MiB and refuse larger with 413.
+MAX_BODY = 3 * 1024 * 1024
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    archive = request.app[ARCHIVE]
+    try:
+        await archive.store.ensure_ready()
+    except ArchiveUnavailable as exc:
+        return web.json_response({"status": "unavailable", "archive": str(exc)}, status=503)
+    return web.json_response({"status": "ready"})
+
+
+def create_app(settings: Settings, *, store: ArchiveStore | None = None) -> web.Application:
+    """Build the service: archive, routes, background workers."""
+    app = web.Application(client_max_size=MAX_BODY + 1024)
+    app[SETTINGS] = settings
+    app[ARCHIVE] = Archive(store or settings.archive.open_store())
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+
+    async def startup(app: web.Application) -> None:
+        try:
+            await app[ARCHIVE].store.ensure_ready()
+        except ArchiveUnavailable as exc:
+            # Keep running: /readyz reports it and writes answer 5xx until storage is back.
+            log.warning("archive not reachable at start-up: %s", exc)
+
+    async def cleanup(app: web.Application) -> None:
+        await app[ARCHIVE].close()
+
+    app.on_startup.append(startup)
+    app.on_cleanup.append(cleanup)
+    return app

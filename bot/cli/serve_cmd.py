@@ -1,0 +1,47 @@
+"""``wabridge serve``: run the service."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+from bot.cli.common import CliError, add_archive_option
+from bot.settings import ConfigError, Settings, load_environment
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "serve", help="run the bot and webhook service",
+        description="Run the Bot Framework and WhatsApp webhook service on HOST:PORT.",
+    )
+    add_archive_option(parser)
+    parser.add_argument("--host", help="bind address (default HOST or 0.0.0.0)")
+    parser.add_argument("--port", type=int, help="TCP port (default PORT or 3978)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from aiohttp import web
+
+    from bot.app import ARCHIVE, create_app
+
+    env = dict(load_environment())
+    if args.host:
+        env["HOST"] = args.host
+    if args.port is not None:
+        env["PORT"] = str(args.port)
+    try:
+        settings = Settings.from_env(env, archive_override=args.archive)
+    except ConfigError as exc:
+        raise CliError(str(exc)) from exc
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    log = logging.getLogger("wabridge")
+    if settings.dev_mode:
+        log.warning("WABRIDGE_DEV_MODE=1: running without %s", ", ".join(settings.missing_secrets()) or "nothing missing")
+    try:
+        app = create_app(settings)
+    except (ConfigError, ValueError) as exc:
+        raise CliError(str(exc)) from exc
+    log.info("archive: %s; listening on %s:%s", app[ARCHIVE].store.description, settings.host, settings.port)
+    web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None)
+    return 0

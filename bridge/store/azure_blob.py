@@ -1,0 +1,255 @@
+"""Azure Blob Storage backend (production), on the async ``azure-storage-blob`` client.
+
+Every call is bounded: the SDK's retries are limited and each operation has a deadline, so an
+outage surfaces as ``ArchiveUnavailable`` within seconds instead of the SDK's minute of backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterable, AsyncIterator
+from typing import Any
+
+from azure.core import MatchConditions
+from azure.core.exceptions import (
+    AzureError,
+    HttpResponseError,
+    ResourceExistsError,
+    ResourceModifiedError,
+    ResourceNotFoundError,
+)
+from azure.storage.blob import ContentSettings
+from azure.storage.blob.aio import BlobServiceClient, ContainerClient
+
+from bridge.errors import ArchiveUnavailable, ConcurrentUpdate, NotSupportedByBackend, RecordNotFound
+from bridge.ids import check_blob_name
+from bridge.store.base import BlobInfo, StoredDoc
+
+#: Deadline of one storage operation, retries included.
+OPERATION_TIMEOUT = 10.0
+_CLIENT_OPTIONS: dict[str, Any] = {
+    "retry_total": 2,
+    "retry_connect": 2,
+    "retry_read": 1,
+    "retry_status": 2,
+    "initial_backoff": 0.5,
+    "increment_base": 2,
+    "connection_timeout": 4,
+    "read_timeout": 8,
+}
+
+
+def _tag_safe(value: str) -> str:
+    # Tag values allow letters, digits, space and + - . / : = _ ; keep them to that set.
+    return "".join(c if c.isalnum() or c in " +-./:=_" else "_" for c in value)[:256]
+
+
+class AzureBlobStore:
+    """``ArchiveStore`` over one Azure Blob container."""
+
+    def __init__(self, container: ContainerClient, *, credential: Any = None) -> None:
+        self._container = container
+        self._credential = credential
+        self.description = f"Azure Blob container {container.container_name} at {container.url}"
+
+    @classmethod
+    def from_connection_string(cls, conn: str, container: str) -> AzureBlobStore:
+        service = BlobServiceClient.from_connection_string(conn, **_CLIENT_OPTIONS)
+        return cls(service.get_container_client(container))
+
+    @classmethod
+    def from_container_url(cls, url: str) -> AzureBlobStore:
+        from azure.identity.aio import DefaultAzureCredential
+
+        account_url, _, container = url.rstrip("/").rpartition("/")
+        if not container or not account_url.startswith("https://"):
+            raise ValueError(f"ARCHIVE_URL must be https://ACCOUNT.blob.core.windows.net/CONTAINER, not {url!r}")
+        credential = DefaultAzureCredential()
+        service = BlobServiceClient(account_url, credential=credential, **_CLIENT_OPTIONS)
+        return cls(service.get_container_client(container), credential=credential)
+
+    async def _call(self, what: str, coro):
+        try:
+            return await asyncio.wait_for(coro, OPERATION_TIMEOUT)
+        except ResourceNotFoundError as exc:
+            raise RecordNotFound(what) from exc
+        except ResourceModifiedError as exc:
+            raise ConcurrentUpdate(what) from exc
+        except ResourceExistsError:
+            raise
+        except HttpResponseError as exc:
+            if exc.status_code == 412:
+                raise ConcurrentUpdate(what) from exc
+            raise ArchiveUnavailable(f"{what}: storage answered {exc.status_code} {exc.reason}") from exc
+        except (AzureError, OSError) as exc:
+            raise ArchiveUnavailable(f"{what}: {type(exc).__name__}: {_short(exc)}") from exc
+        except TimeoutError as exc:
+            raise ArchiveUnavailable(f"{what}: no answer within {OPERATION_TIMEOUT:.0f} s") from exc
+
+    def _blob(self, name: str):
+        try:
+            check_blob_name(name)
+        except ValueError as exc:
+            raise ArchiveUnavailable(str(exc)) from exc
+        return self._container.get_blob_client(name)
+
+    async def ensure_ready(self) -> None:
+        try:
+            await self._call("create container", self._container.create_container())
+        except ResourceExistsError:
+            pass
+        except ArchiveUnavailable as exc:
+            # Managed identities often may write blobs but not create containers.
+            if "403" not in str(exc):
+                raise
+            await self._call("container properties", self._container.get_container_properties())
+
+    async def create(self, name, data, *, content_type="application/json", tags=None) -> bool:
+        blob = self._blob(name)
+        try:
+            await self._call(
+                f"write {name}",
+                blob.upload_blob(
+                    data, overwrite=False, content_settings=ContentSettings(content_type=content_type),
+                    tags={k: _tag_safe(v) for k, v in (tags or {}).items()} or None,
+                ),
+            )
+        except ResourceExistsError:
+            return False
+        return True
+
+    async def create_stream(self, name, chunks: AsyncIterable[bytes], *, content_type) -> bool:
+        blob = self._blob(name)
+        if await self.exists(name):
+            return False
+        try:
+            # Streamed in blocks; no deadline on the whole transfer, the client bounds each call.
+            await blob.upload_blob(
+                chunks, overwrite=False, content_settings=ContentSettings(content_type=content_type),
+                max_concurrency=2,
+            )
+        except ResourceExistsError:
+            return False
+        except HttpResponseError as exc:
+            if exc.status_code in (409, 412):
+                return False
+            raise ArchiveUnavailable(f"write {name}: {exc.status_code} {exc.reason}") from exc
+        except (AzureError, OSError) as exc:
+            raise ArchiveUnavailable(f"write {name}: {type(exc).__name__}") from exc
+        return True
+
+    async def read(self, name: str) -> bytes:
+        blob = self._blob(name)
+
+        async def go() -> bytes:
+            downloader = await blob.download_blob()
+            return await downloader.readall()
+
+        return await self._call(f"read {name}", go())
+
+    async def read_stream(self, name: str) -> AsyncIterator[bytes]:
+        blob = self._blob(name)
+        downloader = await self._call(f"read {name}", blob.download_blob())
+        try:
+            async for chunk in downloader.chunks():
+                yield chunk
+        except (AzureError, OSError) as exc:
+            raise ArchiveUnavailable(f"read {name}: {type(exc).__name__}") from exc
+
+    async def exists(self, name: str) -> bool:
+        return await self._call(f"exists {name}", self._blob(name).exists())
+
+    async def get_doc(self, name: str) -> StoredDoc | None:
+        blob = self._blob(name)
+
+        async def go() -> StoredDoc:
+            downloader = await blob.download_blob()
+            data = await downloader.readall()
+            return StoredDoc(data, downloader.properties.etag)
+
+        try:
+            return await self._call(f"read {name}", go())
+        except RecordNotFound:
+            return None
+
+    async def put_doc(self, name, data, *, etag, content_type="application/json") -> str:
+        blob = self._blob(name)
+        settings = ContentSettings(content_type=content_type)
+        if etag is None:
+            kwargs: dict[str, Any] = {"overwrite": False}
+        else:
+            kwargs = {"overwrite": True, "etag": etag, "match_condition": MatchConditions.IfNotModified}
+        try:
+            result = await self._call(
+                f"write {name}", blob.upload_blob(data, content_settings=settings, **kwargs)
+            )
+        except ResourceExistsError as exc:
+            raise ConcurrentUpdate(f"{name} exists already") from exc
+        return result["etag"]
+
+    async def delete_doc(self, name: str, *, etag: str | None = None) -> None:
+        blob = self._blob(name)
+        kwargs: dict[str, Any] = {}
+        if etag is not None:
+            kwargs = {"etag": etag, "match_condition": MatchConditions.IfNotModified}
+        try:
+            await self._call(f"delete {name}", blob.delete_blob(**kwargs))
+        except RecordNotFound:
+            return
+
+    async def append(self, name: str, data: bytes) -> None:
+        blob = self._blob(name)
+        try:
+            await self._call(f"append {name}", blob.append_block(data))
+        except RecordNotFound:
+            try:
+                await self._call(
+                    f"create {name}",
+                    blob.create_append_blob(
+                        content_settings=ContentSettings(content_type="application/x-ndjson"),
+                        if_none_match="*",
+                    ),
+                )
+            except (ResourceExistsError, ConcurrentUpdate):
+                pass
+            await self._call(f"append {name}", blob.append_block(data))
+
+    async def list(self, prefix: str) -> AsyncIterator[BlobInfo]:
+        pager = self._container.list_blobs(name_starts_with=prefix, results_per_page=5000)
+        try:
+            async for page in pager.by_page():
+                items = await asyncio.wait_for(_collect(page), OPERATION_TIMEOUT)
+                for item in items:
+                    yield BlobInfo(item.name, item.size or 0)
+        except (AzureError, OSError, TimeoutError) as exc:
+            raise ArchiveUnavailable(f"list {prefix}: {type(exc).__name__}: {_short(exc)}") from exc
+
+    async def find_by_tags(self, expression: str) -> list[str] | None:
+        async def go() -> list[str]:
+            return sorted([b.name async for b in self._container.find_blobs_by_tags(expression)])
+
+        return await self._call(f"find by tags {expression}", go())
+
+    async def set_legal_hold(self, name: str, hold: bool) -> None:
+        try:
+            await self._call(f"legal hold {name}", self._blob(name).set_legal_hold(hold))
+        except ArchiveUnavailable as exc:
+            if "501" in str(exc) or "400" in str(exc) or "409" in str(exc):
+                raise NotSupportedByBackend(
+                    f"the storage account refused legal hold on {name} ({exc}); version-level "
+                    "immutability must be enabled on the container (infra/ does this in Azure)"
+                ) from exc
+            raise
+
+    async def close(self) -> None:
+        await self._container.close()
+        if self._credential is not None:
+            await self._credential.close()
+
+
+async def _collect(page) -> list:
+    return [item async for item in page]
+
+
+def _short(exc: BaseException) -> str:
+    return str(exc).splitlines()[0][:200] if str(exc) else ""
