@@ -15,6 +15,8 @@ log = logging.getLogger("wabridge")
 
 ARCHIVE = web.AppKey("archive", Archive)
 SETTINGS = web.AppKey("settings", Settings)
+#: Callbacks run with each inbound delivery's durable records (see ``bot.ports.InboundListener``).
+INBOUND_LISTENERS = web.AppKey("inbound_listeners", list)
 
 #: Meta documents webhook payloads of up to 3 MB; accept 3 MiB and refuse larger with 413.
 MAX_BODY = 3 * 1024 * 1024
@@ -38,6 +40,7 @@ def create_app(settings: Settings, *, store: ArchiveStore | None = None) -> web.
     app = web.Application(client_max_size=MAX_BODY + 1024)
     app[SETTINGS] = settings
     app[ARCHIVE] = Archive(store or settings.archive.open_store())
+    app[INBOUND_LISTENERS] = []
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
 
