@@ -76,3 +76,46 @@ class TeamsSender(Protocol):
         """Reply into an existing thread; returns the new activity id."""
 
     async def update(self, thread_conversation_id: str, activity_id: str, activity: dict[str, Any]) -> None: ...
+
+
+@dataclass(frozen=True)
+class Employee:
+    """The Teams user behind an activity (``from.aadObjectId``; UPN via ``TeamsInfo.get_member``)."""
+
+    object_id: str
+    name: str | None = None
+    upn: str | None = None
+    tenant_id: str | None = None
+
+
+@dataclass(frozen=True)
+class GateDecision:
+    """What governance decided about one outbound message of an employee.
+
+    ``action``: ``relay`` (send it, with ``flags`` on its record), ``refuse`` (not a registered
+    employee: tell them ``message``), ``acknowledge`` (hold it; show ``card``, the policy with an
+    Accept button; it is sent once after Accept) or ``block`` (not sent; ``message`` says which
+    rule and why). ``records`` are the ``policy`` records governance archived for the decision.
+    """
+
+    action: str
+    message: str | None = None
+    card: dict[str, Any] | None = None
+    flags: tuple[Any, ...] = ()
+    records: tuple[Record, ...] = ()
+
+
+class OutboundGate(Protocol):
+    """Governance at the moment of sending: authorization, acknowledgement, lexicon."""
+
+    async def check_outbound(
+        self, employee: Employee, *, text: str, mime_types: Sequence[str], held: dict[str, Any],
+    ) -> GateDecision:
+        """Decide about one message. ``held`` is what the relay needs to send it later
+        (kept durably by the gate when the decision is ``acknowledge``)."""
+
+    async def accept_policy(self, employee: Employee, version: str) -> list[dict[str, Any]]:
+        """Record the acknowledgement; return the held messages to send now, each exactly once."""
+
+    def inbound_flags(self, text: str) -> tuple[Any, ...]:
+        """Lexicon findings on an inbound message (direction inbound/both)."""
