@@ -24,6 +24,7 @@ from bridge.archive import Archive, MediaMismatch
 from bridge.errors import ArchiveError, ConcurrentUpdate
 from bridge.ids import STATE_PREFIX, state_blob_name
 from bridge.record import Record, now_rfc3339, parse_rfc3339, rfc3339
+from bridge.store.base import ArchiveStore
 
 log = logging.getLogger("wabridge.media")
 
@@ -221,13 +222,7 @@ class MediaCapture:
 
     async def list_pending(self) -> list[PendingMedia]:
         """Every pending item in the archive's state."""
-        items = []
-        async for info in self.archive.store.list(PENDING_PREFIX):
-            doc = await self.archive.store.get_doc(info.name)
-            if doc is not None:
-                with contextlib.suppress(ValueError, TypeError):
-                    items.append(PendingMedia.from_json(doc.data))
-        return items
+        return await list_pending(self.archive.store)
 
     async def process_due(self, *, now: datetime | None = None) -> int:
         """One pass over the pending list: attempt every item that is due. Returns how many
@@ -285,6 +280,17 @@ class MediaCapture:
         await store.delete_doc(name, etag=etag)
         log.info("media %s stored after %d attempt(s)", item.sha256, item.attempts + 1)
         return True
+
+
+async def list_pending(store: ArchiveStore) -> list[PendingMedia]:
+    """Every media item still pending in ``store`` (for ``wabridge archive pending``)."""
+    items = []
+    async for info in store.list(PENDING_PREFIX):
+        doc = await store.get_doc(info.name)
+        if doc is not None:
+            with contextlib.suppress(ValueError, TypeError):
+                items.append(PendingMedia.from_json(doc.data))
+    return items
 
 
 def _describe(exc: BaseException) -> str:

@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import json
 
+from bot.cli import main
 from bot.whatsapp.media import PENDING_PREFIX, MediaCapture, MediaSettings, PendingMedia
 from bot.whatsapp.webhook import MEDIA_CAPTURE
 from bridge.verify import verify_archive
@@ -64,7 +65,9 @@ async def test_download_failing_twice_then_succeeding_ends_in_the_archive(servic
     assert report.ok and report.media_checked == 1 and not report.warnings
 
 
-async def test_bytes_not_matching_the_announced_hash_are_not_stored(service) -> None:
+async def test_bytes_not_matching_the_announced_hash_are_not_stored(
+    service, archive_location, monkeypatch, capsys
+) -> None:
     item = service.fake.add_media(b"the real bytes", "application/pdf")
     announced = hashlib.sha256(b"what the webhook promised").hexdigest()
     status, _ = await service.deliver(document_delivery(item.media_id, announced))
@@ -76,6 +79,13 @@ async def test_bytes_not_matching_the_announced_hash_are_not_stored(service) -> 
     assert pending.sha256 == announced and "mismatch" in pending.last_error
     report = await verify_archive(service.archive)
     assert [w.kind for w in report.warnings] == ["media-pending"]
+    # the compliance officer's view of it
+    for name, value in archive_location["env"].items():
+        monkeypatch.setenv(name, value)
+    capsys.readouterr()
+    assert await asyncio.to_thread(main, ["archive", "pending"]) == 0
+    out = capsys.readouterr().out
+    assert f"sha256={announced}" in out and "hash mismatch" in out and "1 media pending" in out
 
 
 async def test_pending_media_is_resumed_after_a_restart(archive_location, meta_graph, http) -> None:
