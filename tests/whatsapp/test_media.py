@@ -132,3 +132,33 @@ def test_media_settings_from_env() -> None:
         {"WABRIDGE_MEDIA_QUICK_SECONDS": "0.5", "WABRIDGE_MEDIA_RETRY_SECONDS": "bogus"}
     )
     assert settings.quick_budget == 0.5 and settings.retry_base == MediaSettings.retry_base
+
+
+async def test_large_media_is_streamed_not_held_in_memory(tmp_path, meta_graph) -> None:
+    import tracemalloc
+
+    from bot.whatsapp.client import CloudApiClient
+    from bridge.archive import Archive
+    from bridge.store.local import LocalStore
+
+    size = 48 * 1024 * 1024
+    data = bytes(range(256)) * (size // 256)
+    item = meta_graph.add_media(data, "application/pdf")
+    archive = Archive(LocalStore(tmp_path / "archive"))
+    client = CloudApiClient(
+        graph_url=meta_graph.base_url,
+        access_token=meta_graph.access_token,
+        phone_number_id=meta_graph.phone_number_id,
+    )
+    capture = MediaCapture(archive, client, MediaSettings())
+    tracemalloc.start()
+    try:
+        await capture.fetch(PendingMedia(item.sha256_hex, item.media_id, "application/pdf", "R"))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+        await client.close()
+        await archive.close()
+    stored = tmp_path / "archive" / "media" / item.sha256_hex[:2] / item.sha256_hex
+    assert stored.stat().st_size == size
+    assert peak < size // 4
