@@ -254,6 +254,11 @@ class MediaCapture:
             return False  # another instance took it
         try:
             await self.fetch(item)
+        except asyncio.CancelledError:
+            # Shutting down mid-fetch: release the lease so that the next start resumes at once.
+            with contextlib.suppress(Exception):
+                await asyncio.shield(store.put_doc(name, item.to_json(), etag=etag))
+            raise
         except (WhatsAppSendError, MediaMismatch, ArchiveError, OSError) as exc:
             attempts = item.attempts + 1
             backoff = self.settings.retry_base * 2 ** min(attempts - 1, 20)
