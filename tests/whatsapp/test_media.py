@@ -79,6 +79,7 @@ async def test_bytes_not_matching_the_announced_hash_are_not_stored(
     assert pending.sha256 == announced and "mismatch" in pending.last_error
     report = await verify_archive(service.archive)
     assert [w.kind for w in report.warnings] == ["media-pending"]
+    assert "hash mismatch" in report.warnings[0].detail
     # the compliance officer's view of it
     for name, value in archive_location["env"].items():
         monkeypatch.setenv(name, value)
