@@ -163,3 +163,20 @@ async def test_large_media_is_streamed_not_held_in_memory(tmp_path, meta_graph) 
     stored = tmp_path / "archive" / "media" / item.sha256_hex[:2] / item.sha256_hex
     assert stored.stat().st_size == size
     assert peak < size // 4
+
+
+async def test_media_without_an_announced_hash_is_kept_and_linked(service) -> None:
+    data = b"GIF89a sticker without a hash"
+    item = service.fake.add_media(data, "image/gif")
+    payload = document_delivery(item.media_id, item.sha256_hex)
+    payload["entry"][0]["changes"][0]["value"]["messages"][0]["document"].pop("sha256")
+    assert (await service.deliver(payload))[0] == 200
+    assert await wait_until_no_pending(service.archive) == []
+    records = await service.records()
+    [message] = [r for r in records if r["kind"] == "message"]
+    [link] = [r for r in records if r["kind"] == "system"]
+    assert message["attachments"][0]["sha256"] is None
+    assert link["relates_to"] == message["id"]
+    assert link["attachments"][0]["sha256"] == item.sha256_hex
+    assert link["attachments"][0]["media_id"] == item.media_id
+    assert await service.archive.has_media(item.sha256_hex)
