@@ -12,7 +12,7 @@ loopback, then, in one run:
 
 Prints the figures and the ratio ingest/raw. Usage::
 
-    .venv/bin/python bench/ingest.py [--deliveries 2000] [--concurrency 32] [--rate 100]
+    .venv/bin/python bench/ingest.py [--deliveries 1000] [--rounds 4] [--concurrency 32] [--rate 100]
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ from bridge.record import now_rfc3339  # noqa: E402
 from tests.support.azurite import Azurite, free_port  # noqa: E402
 
 SECRET = "bench-app-secret"
+CONTAINER = "benchingest"
 PNID = "106540352242922"
 BODY_TEXT = (
     "Hello, following up on our call: please send the term sheet for the 2027 series and "
@@ -181,16 +182,18 @@ async def paced(url: str, rate: float, seconds: float, run: str) -> list[float]:
     return latencies
 
 
-async def raw_uploads(conn: str, n: int, concurrency: int, size: int, name: str) -> float:
+async def raw_uploads(conn: str, container_name: str, n: int, concurrency: int, size: int,
+                      prefix: str) -> float:
+    """Plain ``upload_blob`` calls of ``size`` bytes into the archive's own container (so that
+    the emulator's state, which slows as it grows, is the same for both measurements)."""
     service = BlobServiceClient.from_connection_string(conn)
-    container = service.get_container_client(f"rawbench{name}")
-    await container.create_container()
-    data = os.urandom(size // 2).hex().encode()[:size]
+    container = service.get_container_client(container_name)
+    data = os.urandom(size // 2 + 1).hex().encode()[:size]
     sem = asyncio.Semaphore(concurrency)
 
     async def one(i: int) -> None:
         async with sem:
-            await container.upload_blob(f"records/raw/{i:08d}.json", data, overwrite=False)
+            await container.upload_blob(f"bench-raw/{prefix}/{i:08d}.json", data, overwrite=False)
 
     started = time.perf_counter()
     await asyncio.gather(*(one(i) for i in range(n)))
@@ -202,11 +205,11 @@ async def raw_uploads(conn: str, n: int, concurrency: int, size: int, name: str)
 
 async def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--deliveries", type=int, default=2000)
+    parser.add_argument("--deliveries", type=int, default=1000, help="per round and phase")
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--rate", type=float, default=100.0, help="paced deliveries per second")
     parser.add_argument("--seconds", type=float, default=10.0, help="length of the paced phase")
-    parser.add_argument("--rounds", type=int, default=3, help="alternating ingest/raw rounds")
+    parser.add_argument("--rounds", type=int, default=4, help="alternating ingest/raw rounds")
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="wabridge-bench-"))
@@ -214,7 +217,7 @@ async def main() -> int:
     proc = None
     rounds = []
     try:
-        proc, url = spawn_service(azurite, "benchingest", workdir)
+        proc, url = spawn_service(azurite, CONTAINER, workdir)
         await wait_ready(proc, url, workdir)
         size = record_size()
         await ingest(url, min(200, args.deliveries), args.concurrency, "warm")  # warm-up
@@ -222,14 +225,26 @@ async def main() -> int:
         paced_lat = await paced(url, args.rate, args.seconds, "paced")
         pids = {"service": proc.pid, "azurite": azurite.proc.pid, "bench": os.getpid()}
         for n in range(args.rounds):
-            # Alternate the two measurements so that load from elsewhere hits both alike.
-            before = {k: cpu_seconds(p) for k, p in pids.items()}
-            ingest_rate, lat = await ingest(url, args.deliveries, args.concurrency, f"r{n}")
-            middle = {k: cpu_seconds(p) for k, p in pids.items()}
-            raw_rate = await raw_uploads(azurite.connection_string, args.deliveries,
-                                         args.concurrency, size, f"raw{n}")
-            after = {k: cpu_seconds(p) for k, p in pids.items()}
-            rounds.append((ingest_rate, lat, raw_rate, before, middle, after))
+            # Alternate the two measurements (and their order) so that load from elsewhere and
+            # the emulator's growth hit both alike.
+            async def measure_ingest(n: int = n) -> tuple[float, list[float], dict, dict]:
+                before = {k: cpu_seconds(p) for k, p in pids.items()}
+                rate, lat = await ingest(url, args.deliveries, args.concurrency, f"r{n}")
+                return rate, lat, before, {k: cpu_seconds(p) for k, p in pids.items()}
+
+            async def measure_raw(n: int = n) -> tuple[float, dict, dict]:
+                before = {k: cpu_seconds(p) for k, p in pids.items()}
+                rate = await raw_uploads(azurite.connection_string, CONTAINER, args.deliveries,
+                                         args.concurrency, size, f"r{n}")
+                return rate, before, {k: cpu_seconds(p) for k, p in pids.items()}
+
+            if n % 2 == 0:
+                ingest_rate, lat, i0, i1 = await measure_ingest()
+                raw_rate, r0, r1 = await measure_raw()
+            else:
+                raw_rate, r0, r1 = await measure_raw()
+                ingest_rate, lat, i0, i1 = await measure_ingest()
+            rounds.append((ingest_rate, lat, raw_rate, i0, i1, r0, r1))
     finally:
         if proc is not None:
             proc.terminate()
@@ -242,14 +257,14 @@ async def main() -> int:
     ms, per = 1000.0, 1000.0 / args.deliveries
     print(f"record size {size} bytes; concurrency {args.concurrency}; "
           f"{args.deliveries} deliveries and {args.deliveries} raw uploads per round")
-    for n, (ingest_rate, lat, raw_rate, before, middle, after) in enumerate(rounds, start=1):
+    for n, (ingest_rate, lat, raw_rate, i0, i1, r0, r1) in enumerate(rounds, start=1):
         print(f"round {n}: ingest {ingest_rate:7.1f} deliveries/s (ack p50 "
               f"{statistics.median(lat) * ms:5.1f} ms, p99 {percentile(lat, 0.99) * ms:5.1f} ms)"
               f"  raw {raw_rate:7.1f} uploads/s  ratio {ingest_rate / raw_rate:.2f}")
         print("         CPU ms per delivery: " + ", ".join(
-            f"{k} {(middle[k] - before[k]) * per:.2f}" for k in pids)
+            f"{k} {(i1[k] - i0[k]) * per:.2f}" for k in pids)
             + " | per raw upload: " + ", ".join(
-            f"{k} {(after[k] - middle[k]) * per:.2f}" for k in pids))
+            f"{k} {(r1[k] - r0[k]) * per:.2f}" for k in pids))
     ingest_total = sum(r[0] for r in rounds) / len(rounds)
     raw_total = sum(r[2] for r in rounds) / len(rounds)
     ratios = sorted(r[0] / r[2] for r in rounds)
