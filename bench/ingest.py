@@ -7,7 +7,8 @@ loopback, then, in one run:
    deliveries/s and ack latency;
 2. *raw*: as many ``azure-storage-blob`` uploads of blobs the size of one archived record, at the
    same concurrency, to the same Azurite: uploads/s;
-3. *paced* (run first, after a warm-up): ``--rate`` deliveries/s for ``--seconds`` (open
+3. *outage* (last): Azurite stopped, the time until deliveries are refused with 503;
+4. *paced* (run first, after a warm-up): ``--rate`` deliveries/s for ``--seconds`` (open
    loop): p50/p99 ack latency.
 
 Prints the figures and the ratio ingest/raw. Usage::
@@ -203,6 +204,20 @@ async def raw_uploads(conn: str, container_name: str, n: int, concurrency: int, 
     return n / elapsed
 
 
+async def time_to_503(url: str, azurite: Azurite, n: int) -> list[tuple[int, float]]:
+    """Stop the emulator and time how long deliveries take to be refused (status, seconds)."""
+    azurite.stop()
+    out = []
+    async with aiohttp.ClientSession() as session:
+        for i in range(n):
+            body, headers = signed(delivery(i, "outage"))
+            t0 = time.perf_counter()
+            async with session.post(f"{url}/api/whatsapp", data=body, headers=headers) as r:
+                await r.read()
+                out.append((r.status, time.perf_counter() - t0))
+    return out
+
+
 async def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--deliveries", type=int, default=1000, help="per round and phase")
@@ -210,6 +225,8 @@ async def main() -> int:
     parser.add_argument("--rate", type=float, default=100.0, help="paced deliveries per second")
     parser.add_argument("--seconds", type=float, default=10.0, help="length of the paced phase")
     parser.add_argument("--rounds", type=int, default=4, help="alternating ingest/raw rounds")
+    parser.add_argument("--no-outage", dest="outage", action="store_false",
+                        help="skip the last phase (Azurite stopped: time to 503)")
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="wabridge-bench-"))
@@ -245,6 +262,7 @@ async def main() -> int:
                 raw_rate, r0, r1 = await measure_raw()
                 ingest_rate, lat, i0, i1 = await measure_ingest()
             rounds.append((ingest_rate, lat, raw_rate, i0, i1, r0, r1))
+        outage = await time_to_503(url, azurite, 3) if args.outage else []
     finally:
         if proc is not None:
             proc.terminate()
@@ -274,6 +292,8 @@ async def main() -> int:
     p50, p99 = statistics.median(paced_lat) * ms, percentile(paced_lat, 0.99) * ms
     print(f"paced {args.rate:.0f} deliveries/s for {args.seconds:.0f} s: "
           f"ack p50 {p50:.1f} ms, p99 {p99:.1f} ms")
+    if outage:
+        print("Azurite stopped: " + ", ".join(f"{status} after {secs:.1f} s" for status, secs in outage))
     return 0
 
 
