@@ -107,7 +107,10 @@ async def test_pending_media_is_resumed_after_a_restart(archive_location, meta_g
     store = archive_location["open"]()
     [name] = [i.name async for i in store.list(PENDING_PREFIX)]
     doc = await store.get_doc(name)
-    due = json.loads(doc.data) | {"next_attempt_at": "2000-01-01T00:00:00.000Z"}
+    due = json.loads(doc.data) | {
+        "next_attempt_at": "2000-01-01T00:00:00.000Z",
+        "lease_until": None,
+    }
     await store.put_doc(name, json.dumps(due).encode(), etag=doc.etag)
     await store.close()
     second = await start_service(archive_location["open"](), meta_graph, http)
