@@ -9,6 +9,7 @@ changing the drawing: ``.venv/bin/python scripts/make_icons.py``.
 
 from __future__ import annotations
 
+import argparse
 import math
 import sys
 from pathlib import Path
@@ -93,7 +94,9 @@ def outline_paint(u, v):
 
 
 def main() -> None:
-    out = ROOT / "manifest"
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=ROOT / "manifest", help="target folder")
+    out = parser.parse_args().out
     (out / "color.png").write_bytes(encode_rgba(192, 192, render(192, color_paint)))
     (out / "outline.png").write_bytes(encode_rgba(32, 32, render(32, outline_paint)))
     print(f"wrote {out / 'color.png'} and {out / 'outline.png'}")
