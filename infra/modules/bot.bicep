@@ -61,7 +61,7 @@ resource botDiagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-previe
     workspaceId: workspaceId
     logs: [
       {
-        categoryGroup: 'allLogs'
+        category: 'BotRequest'
         enabled: true
       }
     ]

@@ -113,7 +113,7 @@ resource vaultDiagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-prev
     workspaceId: workspaceId
     logs: [
       {
-        categoryGroup: 'audit'
+        category: 'AuditEvent'
         enabled: true
       }
     ]
