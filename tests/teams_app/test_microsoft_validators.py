@@ -36,24 +36,35 @@ def _atk_validate(manifest: Path) -> subprocess.CompletedProcess:
     )
 
 
-def test_atk_validate_accepts_the_built_package_and_refuses_a_wrong_bot_id(tmp_path, package):
+def test_atk_validate_accepts_the_built_package_and_refuses_broken_ones(tmp_path, package):
     _require(ATK)
     good = tmp_path / "good"
     with zipfile.ZipFile(package) as archive:
         archive.extractall(good)
-    bad = tmp_path / "bad"
-    bad.mkdir()
     manifest = json.loads((good / "manifest.json").read_text())
-    manifest["bots"][0]["botId"] = "wabridge-bot"
-    (bad / "manifest.json").write_text(json.dumps(manifest))
 
-    with ThreadPoolExecutor(2) as pool:
-        good_run, bad_run = pool.map(_atk_validate, [good / "manifest.json", bad / "manifest.json"])
+    def broken(name: str, change) -> Path:
+        folder = tmp_path / name
+        folder.mkdir()
+        copy = json.loads(json.dumps(manifest))
+        change(copy)
+        (folder / "manifest.json").write_text(json.dumps(copy))
+        return folder / "manifest.json"
+
+    wrong_bot_id = broken("bot-id", lambda m: m["bots"][0].update(botId="wabridge-bot"))
+    bad_scope = broken("scope", lambda m: m["bots"][0].update(scopes=["team", "channel"]))
+
+    with ThreadPoolExecutor(3) as pool:
+        good_run, bot_id_run, scope_run = pool.map(
+            _atk_validate, [good / "manifest.json", wrong_bot_id, bad_scope]
+        )
 
     assert good_run.returncode == 0, good_run.stdout + good_run.stderr
     assert "All passed" in good_run.stdout
-    assert bad_run.returncode != 0
-    assert "/bots/0/botId must match pattern" in bad_run.stdout + bad_run.stderr
+    assert bot_id_run.returncode != 0
+    assert "/bots/0/botId must match pattern" in bot_id_run.stdout + bot_id_run.stderr
+    assert scope_run.returncode != 0
+    assert "channel" in scope_run.stdout + scope_run.stderr
 
 
 def test_shipped_schema_is_microsofts_unchanged():
