@@ -104,88 +104,110 @@ def _as_list(value) -> list:
 
 def check_rules(manifest: object, *, domain: str | None = None) -> list[Problem]:
     """What wabridge needs of its manifest beyond the schema."""
-    problems: list[Problem] = []
     m = _as_dict(manifest)
+    bot = _the_bot(m)
+    return (
+        _check_bot_presence(m, bot) + _check_ids(m, bot) + _check_bot(bot) + _check_rsc(m)
+        + _check_domains(m, domain) + _check_developer(m)
+    )
+
+
+def _the_bot(m: dict) -> dict:
     bots = _as_list(m.get("bots"))
-    if len(bots) != 1 or not isinstance(bots[0], dict):
-        problems.append(Problem(_where(["bots"]), (
+    return bots[0] if len(bots) == 1 and isinstance(bots[0], dict) else {}
+
+
+def _check_bot_presence(m: dict, bot: dict) -> list[Problem]:
+    if not bot:
+        return [Problem(_where(["bots"]), (
             "the package needs exactly one bot: bots[0].botId = the bot's Microsoft App ID "
             "(MicrosoftAppId)"
-        )))
-        bot: dict = {}
-    else:
-        bot = bots[0]
-    bot_id = bot.get("botId")
-    if bot and "botId" not in bot:
-        problems.append(Problem(_where(["bots", 0, "botId"]), (
-                "missing: set it to the bot's Microsoft App ID (MicrosoftAppId, a GUID)"
-            )))
+        ))]
+    if "botId" not in bot:
+        return [Problem(_where(["bots", 0, "botId"]), (
+            "missing: set it to the bot's Microsoft App ID (MicrosoftAppId, a GUID)"
+        ))]
+    return []
 
+
+def _check_ids(m: dict, bot: dict) -> list[Problem]:
+    """``webApplicationInfo`` names the bot's app, for resource-specific consent."""
     app_info = _as_dict(m.get("webApplicationInfo"))
     if not app_info:
-        problems.append(Problem(_where(["webApplicationInfo"]), (
+        return [Problem(_where(["webApplicationInfo"]), (
             "missing: resource-specific consent needs webApplicationInfo "
             "{\"id\": <the bot's Microsoft App ID>, \"resource\": \"https://RscBasedStoreApp\"}"
+        ))]
+    problems = []
+    info_id, bot_id = app_info.get("id"), bot.get("botId")
+    if isinstance(info_id, str) and isinstance(bot_id, str) and info_id.lower() != bot_id.lower():
+        problems.append(Problem(_where(["webApplicationInfo", "id"]), (
+            f"is {info_id} but bots[0].botId is {bot_id}: both must be the bot's Microsoft "
+            "App ID (MicrosoftAppId), or the channel-message permission is granted to "
+            "another app"
         )))
-    else:
-        info_id = app_info.get("id")
-        ids = (info_id, bot_id)
-        if all(isinstance(i, str) for i in ids) and info_id.lower() != bot_id.lower():
-            problems.append(Problem(_where(["webApplicationInfo", "id"]), (
-                f"is {info_id} but bots[0].botId is {bot_id}: both must be the bot's Microsoft "
-                "App ID (MicrosoftAppId), or the channel-message permission is granted to "
-                "another app"
-            )))
-        if not app_info.get("resource"):
-            problems.append(Problem(_where(["webApplicationInfo", "resource"]), (
-                "missing: resource-specific consent needs a value here "
-                "(\"https://RscBasedStoreApp\")"
-            )))
+    if not app_info.get("resource"):
+        problems.append(Problem(_where(["webApplicationInfo", "resource"]), (
+            "missing: resource-specific consent needs a value here "
+            "(\"https://RscBasedStoreApp\")"
+        )))
+    return problems
 
+
+def _check_bot(bot: dict) -> list[Problem]:
+    """Scopes, commands and file support of the bot."""
+    if not bot:
+        return []
+    problems = []
     scopes = [s for s in _as_list(bot.get("scopes")) if isinstance(s, str)]
-    if bot:
-        missing = [s for s in REQUIRED_SCOPES if s not in scopes]
-        if missing:
-            problems.append(Problem(_where(["bots", 0, "scopes"]), (
-                f"must include {', '.join(map(repr, missing))}: the WhatsApp inbox is a team "
-                "channel, and employees also use the bot in personal and group chats "
-                f"(use {json.dumps(list(REQUIRED_SCOPES))})"
-            )))
-        titles = set()
-        for i, command_list in enumerate(_as_list(bot.get("commandLists"))):
-            command_list = _as_dict(command_list)
-            for scope in _as_list(command_list.get("scopes")):
-                if isinstance(scope, str) and scope not in scopes:
-                    problems.append(Problem(_where(["bots", 0, "commandLists", i, "scopes"]), (
-                        f"scope {scope!r} is not one of the bot's scopes {scopes}: "
-                        "add it to bots[0].scopes or remove it here"
-                    )))
-            for command in _as_list(command_list.get("commands")):
-                title = _as_dict(command).get("title")
-                if isinstance(title, str):
-                    titles.add(title.strip().lower())
-        missing_commands = [c for c in REQUIRED_COMMANDS if c not in titles]
-        if missing_commands:
-            problems.append(Problem(_where(["bots", 0, "commandLists"]), (
-                f"the bot's commands {', '.join(map(repr, missing_commands))} are not listed: "
-                "add them so that Teams suggests them"
-            )))
-        if bot.get("supportsFiles") is not True:
-            problems.append(Problem(_where(["bots", 0, "supportsFiles"]), (
-                "must be true: employees send and receive WhatsApp media as files"
-            )))
-
-    permissions = _as_dict(_as_dict(m.get("authorization")).get("permissions"))
-    rsc = _as_list(permissions.get("resourceSpecific"))
-    if not any(
-        isinstance(p, dict) and p.get("name") == RSC_PERMISSION and p.get("type") == "Application"
-        for p in rsc
-    ):
-        problems.append(Problem(_where(["authorization", "permissions", "resourceSpecific"]), (
-            f"must contain {{\"name\": \"{RSC_PERMISSION}\", \"type\": \"Application\"}}: "
-            "without it the bot only sees thread replies that @mention it"
+    missing = [s for s in REQUIRED_SCOPES if s not in scopes]
+    if missing:
+        problems.append(Problem(_where(["bots", 0, "scopes"]), (
+            f"must include {', '.join(map(repr, missing))}: the WhatsApp inbox is a team "
+            "channel, and employees also use the bot in personal and group chats "
+            f"(use {json.dumps(list(REQUIRED_SCOPES))})"
         )))
+    titles = set()
+    for i, command_list in enumerate(_as_list(bot.get("commandLists"))):
+        command_list = _as_dict(command_list)
+        for scope in _as_list(command_list.get("scopes")):
+            if isinstance(scope, str) and scope not in scopes:
+                problems.append(Problem(_where(["bots", 0, "commandLists", i, "scopes"]), (
+                    f"scope {scope!r} is not one of the bot's scopes {scopes}: "
+                    "add it to bots[0].scopes or remove it here"
+                )))
+        for command in _as_list(command_list.get("commands")):
+            title = _as_dict(command).get("title")
+            if isinstance(title, str):
+                titles.add(title.strip().lower())
+    missing_commands = [c for c in REQUIRED_COMMANDS if c not in titles]
+    if missing_commands:
+        problems.append(Problem(_where(["bots", 0, "commandLists"]), (
+            f"the bot's commands {', '.join(map(repr, missing_commands))} are not listed: "
+            "add them so that Teams suggests them"
+        )))
+    if bot.get("supportsFiles") is not True:
+        problems.append(Problem(_where(["bots", 0, "supportsFiles"]), (
+            "must be true: employees send and receive WhatsApp media as files"
+        )))
+    return problems
 
+
+def _check_rsc(m: dict) -> list[Problem]:
+    permissions = _as_dict(_as_dict(m.get("authorization")).get("permissions"))
+    if any(
+        isinstance(p, dict) and p.get("name") == RSC_PERMISSION and p.get("type") == "Application"
+        for p in _as_list(permissions.get("resourceSpecific"))
+    ):
+        return []
+    return [Problem(_where(["authorization", "permissions", "resourceSpecific"]), (
+        f"must contain {{\"name\": \"{RSC_PERMISSION}\", \"type\": \"Application\"}}: "
+        "without it the bot only sees thread replies that @mention it"
+    ))]
+
+
+def _check_domains(m: dict, domain: str | None) -> list[Problem]:
+    problems = []
     domains = [d for d in _as_list(m.get("validDomains")) if isinstance(d, str)]
     for i, entry in enumerate(domains):
         if "://" in entry or "/" in entry:
@@ -202,7 +224,11 @@ def check_rules(manifest: object, *, domain: str | None = None) -> list[Problem]
             "must contain the bot's host name (the web app's domain, e.g. "
             "wabridge-contoso.azurewebsites.net)"
         )))
+    return problems
 
+
+def _check_developer(m: dict) -> list[Problem]:
+    problems = []
     developer = _as_dict(m.get("developer"))
     for key in ("websiteUrl", "privacyUrl", "termsOfUseUrl"):
         url = developer.get(key)
