@@ -148,3 +148,20 @@ def test_web_app_settings_for_app_service():
     azure_yaml = (REPO / "azure.yaml").read_text()
     assert re.search(r"services:\s*\n\s+bot:\s*\n(\s+.*\n)*?\s+host: appservice", azure_yaml)
     assert re.search(r"infra:\s*\n(\s+.*\n)*?\s+path: infra", azure_yaml)
+
+
+def test_deployment_packages_leave_out_secrets_and_local_state():
+    """`azd deploy` zips the project folder: the azd environment (.azure/ holds the secrets)
+    and local files must not reach App Service, nor the Docker build context."""
+    for ignore_file in (".webappignore", ".dockerignore"):
+        patterns = {line.strip().rstrip("/") for line in (REPO / ignore_file).read_text().splitlines()
+                    if line.strip() and not line.startswith("#")}
+        for required in (".azure", ".env", ".venv", ".tools", "archive"):
+            assert required in patterns, f"{ignore_file} must exclude {required}"
+    assert (REPO / "requirements.txt").read_text().strip().splitlines()[-1] == "."
+    # ...but App Service's build (pip install . via requirements.txt) needs these.
+    web_ignored = {line.strip().rstrip("/") for line in (REPO / ".webappignore").read_text()
+                   .splitlines() if line.strip() and not line.startswith("#")}
+    needed = {"requirements.txt", "pyproject.toml", "setup.py", "README.md", "bot", "bridge",
+              "manifest"}
+    assert not needed & web_ignored
