@@ -33,6 +33,9 @@ MEDIA_CAPTURE = web.AppKey("media_capture", MediaCapture)
 #: its answer (5xx on storage trouble) well within 15 s.
 ARCHIVE_BUDGET = 12.0
 SIGNATURE_HEADER = "X-Hub-Signature-256"
+#: Meta's deliveries nest about ten levels deep; anything far deeper is refused with 400 rather
+#: than handed to recursive code (the JSON decoder, the canonical encoder) that would fail.
+MAX_DEPTH = 64
 
 
 def setup_whatsapp(app: web.Application) -> None:
@@ -80,6 +83,19 @@ def signature_ok(body: bytes, header: str | None, secret: str) -> bool:
     return hmac.compare_digest(header.strip().lower().encode("ascii", "replace"), expected.encode())
 
 
+def nesting_depth(value: object) -> int:
+    """How deeply lists and objects nest in a parsed JSON value (iteratively: no recursion)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict):
+            node = list(node.values())
+        if isinstance(node, list):
+            deepest = max(deepest, depth)
+            stack.extend((child, depth + 1) for child in node if isinstance(child, dict | list))
+    return deepest
+
+
 async def read_limited(request: web.Request, limit: int = MAX_BODY) -> bytes | None:
     """The raw body, or None if it is larger than ``limit`` (read no further than that)."""
     if request.content_length is not None and request.content_length > limit:
@@ -117,6 +133,13 @@ async def handle_delivery(request: web.Request) -> web.Response:
         payload = json.loads(body)
     except (ValueError, UnicodeDecodeError):
         return web.Response(status=400, text="body is not JSON")
+    except RecursionError:
+        payload, too_deep = None, True
+    else:
+        too_deep = nesting_depth(payload) > MAX_DEPTH
+    if too_deep:
+        log.warning("webhook refused: JSON nested deeper than %d levels", MAX_DEPTH)
+        return web.Response(status=400, text=f"JSON nested deeper than {MAX_DEPTH} levels")
 
     items = convert_delivery(payload, received_at=now_rfc3339())
     archive = request.app[ARCHIVE]

@@ -107,6 +107,14 @@ async def test_not_json_is_400_and_nothing_archived(service) -> None:
     assert await service.records() == []
 
 
+@pytest.mark.parametrize("depth", [65, 3000])
+async def test_deeply_nested_json_is_400_and_nothing_archived(service, depth) -> None:
+    body = b'{"entry":' + b"[" * depth + b"]" * depth + b"}"
+    status, text = await service.deliver(None, body=body)
+    assert (status, "nested" in text) == (400, True)
+    assert await service.records() == []
+
+
 async def test_body_size_limit_is_3_mib(service) -> None:
     limit = 3 * 1024 * 1024
     payload = text_delivery(PHONE_NUMBER_ID, "15555550123", "")
