@@ -14,6 +14,7 @@ import hashlib
 import hmac
 import json
 import logging
+import math
 import time
 
 from aiohttp import web
@@ -83,6 +84,18 @@ def signature_ok(body: bytes, header: str | None, secret: str) -> bool:
     return hmac.compare_digest(header.strip().lower().encode("ascii", "replace"), expected.encode())
 
 
+def _not_json(constant: str) -> None:
+    """``NaN`` and ``Infinity`` are not JSON (RFC 8259) and cannot be archived canonically."""
+    raise ValueError(f"{constant} is not JSON")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text} is out of range")
+    return value
+
+
 def nesting_depth(value: object) -> int:
     """How deeply lists and objects nest in a parsed JSON value (iteratively: no recursion)."""
     deepest, stack = 0, [(value, 1)]
@@ -130,7 +143,7 @@ async def handle_delivery(request: web.Request) -> web.Response:
         log.error("webhook refused: WHATSAPP_APP_SECRET is not set")
         return web.Response(status=403, text="webhook secret not configured")
     try:
-        payload = json.loads(body)
+        payload = json.loads(body, parse_constant=_not_json, parse_float=_finite)
     except (ValueError, UnicodeDecodeError):
         return web.Response(status=400, text="body is not JSON")
     except RecursionError:

@@ -101,8 +101,9 @@ async def test_bad_signatures_are_refused_and_leave_nothing(service, case) -> No
     assert await service.records() == []
 
 
-async def test_not_json_is_400_and_nothing_archived(service) -> None:
-    status, _ = await service.deliver(None, body=b"{not json")
+@pytest.mark.parametrize("body", [b"{not json", b"NaN", b'{"entry": [-Infinity]}', b'{"a": 1e999}'])
+async def test_not_json_is_400_and_nothing_archived(service, body) -> None:
+    status, _ = await service.deliver(None, body=body)
     assert status == 400
     assert await service.records() == []
 
