@@ -91,6 +91,9 @@ class MediaSettings:
     retry_base: float = 5.0
     retry_cap: float = 3600.0
     poll_interval: float = 5.0
+    #: How long an attempt holds its item: an instance that dies mid-fetch (crash, SIGKILL)
+    #: leaves the item to the others, or to its own restart, once this has passed.
+    lease: float = LEASE.total_seconds()
 
     @classmethod
     def from_env(cls, env: dict[str, str] | Any) -> MediaSettings:
@@ -105,6 +108,7 @@ class MediaSettings:
             retry_base=num("WABRIDGE_MEDIA_RETRY_SECONDS", cls.retry_base),
             retry_cap=num("WABRIDGE_MEDIA_RETRY_CAP_SECONDS", cls.retry_cap),
             poll_interval=num("WABRIDGE_MEDIA_POLL_SECONDS", cls.poll_interval),
+            lease=num("WABRIDGE_MEDIA_LEASE_SECONDS", cls.lease),
         )
 
 
@@ -272,7 +276,8 @@ class MediaCapture:
             return False
         if item.lease_until and parse_rfc3339(item.lease_until) > now:
             return False
-        leased = replace(item, lease_until=rfc3339(now + LEASE))
+        lease = timedelta(seconds=self.settings.lease)
+        leased = replace(item, lease_until=rfc3339(now + lease))
         try:
             etag = await store.put_doc(name, leased.to_json(), etag=doc.etag)
         except ConcurrentUpdate:

@@ -136,6 +136,8 @@ def test_media_settings_from_env() -> None:
         {"WABRIDGE_MEDIA_QUICK_SECONDS": "0.5", "WABRIDGE_MEDIA_RETRY_SECONDS": "bogus"}
     )
     assert settings.quick_budget == 0.5 and settings.retry_base == MediaSettings.retry_base
+    assert settings.lease == 600
+    assert MediaSettings.from_env({"WABRIDGE_MEDIA_LEASE_SECONDS": "2"}).lease == 2
 
 
 async def test_large_media_is_streamed_not_held_in_memory(tmp_path, meta_graph) -> None:
