@@ -166,7 +166,7 @@ async def handle_delivery(request: web.Request) -> web.Response:
         log.warning(
             "webhook: archive unavailable, answering 503 (%d records): %s",
             len(items),
-            exc or "timed out",
+            str(exc) or f"{type(exc).__name__} (timed out)",
         )
         return web.Response(status=503, text="archive unavailable, retry later")
 
