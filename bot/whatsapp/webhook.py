@@ -16,6 +16,8 @@ import json
 import logging
 import math
 import time
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 from aiohttp import web
 
@@ -34,9 +36,32 @@ MEDIA_CAPTURE = web.AppKey("media_capture", MediaCapture)
 #: its answer (5xx on storage trouble) well within 15 s.
 ARCHIVE_BUDGET = 12.0
 SIGNATURE_HEADER = "X-Hub-Signature-256"
+#: Deliveries being archived at once, per instance, unless ``WABRIDGE_MAX_INFLIGHT_DELIVERIES``
+#: says otherwise. Beyond it a delivery is answered 503 at once (Meta retries it) instead of
+#: queueing behind the others: when storage slows down, the deliveries admitted still finish
+#: within the budget rather than all of them timing out together.
+MAX_INFLIGHT = 64
 #: Meta's deliveries nest about ten levels deep; anything far deeper is refused with 400 rather
 #: than handed to recursive code (the JSON decoder, the canonical encoder) that would fail.
 MAX_DEPTH = 64
+
+
+@dataclass
+class Admission:
+    """How many deliveries this instance is archiving now, and how many it may."""
+
+    limit: int = MAX_INFLIGHT
+    active: int = 0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Admission:
+        try:
+            return cls(max(1, int(env.get("WABRIDGE_MAX_INFLIGHT_DELIVERIES") or MAX_INFLIGHT)))
+        except ValueError:
+            return cls()
+
+
+ADMISSION = web.AppKey("webhook_admission", Admission)
 
 
 def setup_whatsapp(app: web.Application) -> None:
@@ -46,6 +71,7 @@ def setup_whatsapp(app: web.Application) -> None:
     app[MEDIA_CAPTURE] = MediaCapture(
         app[ARCHIVE], app[WHATSAPP_CLIENT], MediaSettings.from_env(settings.extra)
     )
+    app[ADMISSION] = Admission.from_env(settings.extra)
     app.router.add_get("/api/whatsapp", handle_verify)
     app.router.add_post("/api/whatsapp", handle_delivery)
 
@@ -122,6 +148,27 @@ async def read_limited(request: web.Request, limit: int = MAX_BODY) -> bytes | N
     return b"".join(chunks)
 
 
+async def archive_delivery(request: web.Request, payload: object) -> list | None:
+    """Archive the delivery's records (and its media, or a durable pending entry) within the
+    budget; None if the archive is unavailable."""
+    items = convert_delivery(payload, received_at=now_rfc3339())
+    archive = request.app[ARCHIVE]
+    capture = request.app[MEDIA_CAPTURE]
+    try:
+        async with asyncio.timeout(ARCHIVE_BUDGET):
+            results = await archive.put_many(items)
+            stored = [r.record for r in results]
+            await capture.capture(stored)
+    except (ArchiveError, TimeoutError) as exc:
+        log.warning(
+            "webhook: archive unavailable, answering 503 (%d records): %s",
+            len(items),
+            str(exc) or f"{type(exc).__name__} (timed out)",
+        )
+        return None
+    return stored
+
+
 async def handle_delivery(request: web.Request) -> web.Response:
     """One webhook delivery: verify, parse, archive, fetch media, notify, then 200."""
     started = time.monotonic()
@@ -154,20 +201,16 @@ async def handle_delivery(request: web.Request) -> web.Response:
         log.warning("webhook refused: JSON nested deeper than %d levels", MAX_DEPTH)
         return web.Response(status=400, text=f"JSON nested deeper than {MAX_DEPTH} levels")
 
-    items = convert_delivery(payload, received_at=now_rfc3339())
-    archive = request.app[ARCHIVE]
-    capture = request.app[MEDIA_CAPTURE]
+    admission = request.app[ADMISSION]
+    if admission.active >= admission.limit:
+        log.warning("webhook: busy (%d deliveries being archived), answering 503", admission.active)
+        return web.Response(status=503, text="busy, retry later", headers={"Retry-After": "5"})
+    admission.active += 1
     try:
-        async with asyncio.timeout(ARCHIVE_BUDGET):
-            results = await archive.put_many(items)
-            stored = [r.record for r in results]
-            await capture.capture(stored)
-    except (ArchiveError, TimeoutError) as exc:
-        log.warning(
-            "webhook: archive unavailable, answering 503 (%d records): %s",
-            len(items),
-            str(exc) or f"{type(exc).__name__} (timed out)",
-        )
+        stored = await archive_delivery(request, payload)
+    finally:
+        admission.active -= 1
+    if stored is None:
         return web.Response(status=503, text="archive unavailable, retry later")
 
     for listener in request.app[INBOUND_LISTENERS]:

@@ -39,3 +39,29 @@ async def test_deliveries_get_503_while_azurite_is_down_and_land_once_after(
         assert len({(r["source_id"], r["status"]) for r in records}) == 6
     finally:
         await service.stop()
+
+
+async def test_beyond_the_inflight_limit_deliveries_are_refused_at_once_then_land(
+    azurite_factory, meta_graph, http
+) -> None:
+    azurite = azurite_factory()
+    store = AzureBlobStore.from_connection_string(azurite.connection_string, new_container_name())
+    extra = {"WABRIDGE_MAX_INFLIGHT_DELIVERIES": "1"}
+    service = await start_service(store, meta_graph, http, extra=extra)
+    try:
+        assert (await service.deliver(load("text")))[0] == 200
+        azurite.stop()  # the first delivery below now stays in flight while storage is retried
+        deliveries = [load("multi"), load("status_failed")]
+        async with asyncio.timeout(GUARD):
+            answers = await asyncio.gather(*(service.deliver(p) for p in deliveries))
+        assert sorted(answers) == [
+            (503, "archive unavailable, retry later"),
+            (503, "busy, retry later"),
+        ]
+        azurite.start()
+        for payload in deliveries:
+            async with asyncio.timeout(GUARD):
+                assert (await service.deliver(payload))[0] == 200
+        assert len(await service.records()) == 6
+    finally:
+        await service.stop()
