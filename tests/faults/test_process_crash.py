@@ -29,7 +29,7 @@ from tests.faults.harness import (
     wamid,
 )
 
-DELIVERIES = 600
+DELIVERIES = 500
 IMAGES = 12
 
 

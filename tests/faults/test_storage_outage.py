@@ -24,7 +24,7 @@ from tests.faults.harness import (
     wamid,
 )
 
-DELIVERIES = 800
+DELIVERIES = 700
 #: Storage stays down until the service has refused this many attempts with 503.
 REFUSALS = 30
 

@@ -21,7 +21,7 @@ from tests.faults.harness import (
     wamid,
 )
 
-DELIVERIES = 500
+DELIVERIES = 400
 
 
 async def test_two_instances_archive_each_event_exactly_once(azurite, meta_graph, tmp_path) -> None:
