@@ -115,7 +115,7 @@ def report(row: tuple[float, int, Interval], interval: float, cpu: str) -> None:
     at, rss, figures = row
     lat = figures.latencies or [0.0]
     print(
-        f"t={at:6.0f} s  {len(figures.latencies) / interval:6.1f} acks/s  "
+        f"t={at:6.0f} s  {len(figures.latencies) / interval:6.1f} answers/s  "
         f"p50 {statistics.median(lat) * 1000:6.1f} ms  p99 {percentile(lat, 0.99) * 1000:7.1f} ms"
         f"  non-200 {figures.failures:4d}  RSS {rss / 1024:6.1f} MiB" + cpu,
         flush=True,

@@ -67,7 +67,7 @@ async def test_every_event_archived_once_and_media_resumed_after_sigkill(
     conn, container = azurite.connection_string, new_container_name()
     # Downloads are slow while the first process runs, so media is pending or in flight when
     # it dies; a short lease lets the restarted process take over in-flight items.
-    slow = meta_graph.fail("download", status=None, delay=3.0)
+    slow = meta_graph.fail("download", status=None, delay=8.0)
     images = [
         meta_graph.add_media(f"png bytes {n}".encode() * 50, "image/png") for n in range(IMAGES)
     ]
