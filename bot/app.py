@@ -17,6 +17,11 @@ ARCHIVE = web.AppKey("archive", Archive)
 SETTINGS = web.AppKey("settings", Settings)
 #: Callbacks run with each inbound delivery's durable records (see ``bot.ports.InboundListener``).
 INBOUND_LISTENERS = web.AppKey("inbound_listeners", list)
+#: Governance at the moment of sending (``bot.ports.OutboundGate``); a registered-employee
+#: allow-list (``bot.relay.gate``) unless governance sets its own.
+OUTBOUND_GATE = web.AppKey("outbound_gate", object)
+#: The Teams relay's parts (``bot.relay.service.Relay``).
+RELAY = web.AppKey("relay", object)
 
 #: Meta documents webhook payloads of up to 3 MB; accept 3 MiB and refuse larger with 413.
 MAX_BODY = 3 * 1024 * 1024
@@ -41,6 +46,12 @@ def create_app(settings: Settings, *, store: ArchiveStore | None = None) -> web.
     app[SETTINGS] = settings
     app[ARCHIVE] = Archive(store or settings.archive.open_store())
     app[INBOUND_LISTENERS] = []
+    from bot.relay.gate import AllowListGate
+    from bot.relay.service import install_relay
+
+    app[OUTBOUND_GATE] = AllowListGate(app[ARCHIVE])
+    app[RELAY] = install_relay(app, settings, app[ARCHIVE], gate_key=OUTBOUND_GATE,
+                               listeners=app[INBOUND_LISTENERS])
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
 
