@@ -71,8 +71,10 @@ class FakeBotConnector:
         self.members: dict[str, dict[str, Any]] = {}
         self.attachments: dict[str, tuple[bytes, str]] = {}
         self.refused_attachment_requests = 0
+        #: While True every route answers 503, as a Bot Connector outage would.
+        self.unavailable = False
         self._ids = itertools.count(1)
-        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app = web.Application(client_max_size=64 * 1024 * 1024, middlewares=[self._outage])
         app.router.add_post("/v3/conversations", self._create_conversation)
         app.router.add_post("/v3/conversations/{cid}/activities", self._send)
         app.router.add_post("/v3/conversations/{cid}/activities/{aid}", self._send)
@@ -114,6 +116,14 @@ class FakeBotConnector:
         return next((p for p in self.posts if p.activity_id == activity_id), None)
 
     # -- routes -----------------------------------------------------------------------------
+    @web.middleware
+    async def _outage(self, request: web.Request, handler):
+        if self.unavailable:
+            return web.json_response(
+                {"error": {"code": "ServiceUnavailable", "message": "try again later"}}, status=503
+            )
+        return await handler(request)
+
     def _new_id(self) -> str:
         return f"{1700000000000 + next(self._ids)}"
 

@@ -161,12 +161,13 @@ class InboundRelay:
         await asyncio.gather(*(one(n) for n in due))
 
     async def _drain(self, name: str) -> None:
-        if not await self._acquire(name):
+        owner = f"{self.instance}/{uuid.uuid4().hex[:12]}"
+        if not await self._acquire(name, owner):
             return
         try:
             while True:
                 doc = await read_json(self._store, name)
-                if not doc or (doc.get("lease") or {}).get("owner") != self.instance:
+                if not doc or (doc.get("lease") or {}).get("owner") != owner:
                     return
                 if not doc["items"]:
                     await self._delete_if_empty(name)
@@ -185,7 +186,7 @@ class InboundRelay:
                     if item.get("attempts", 0) + 1 < MAX_EARLY_ATTEMPTS:
                         await self._bump(name, item["id"])
                         self._backoff(name, 1.0)
-                        await self._release(name)
+                        await self._release(name, owner)
                         return
                     log.info("status for a message without a Teams card: %s", item["id"])
                 except RetryLater as exc:
@@ -193,7 +194,7 @@ class InboundRelay:
                     self._failures[name] = failures
                     log.warning("relay to Teams deferred (%s); retrying", exc)
                     self._backoff(name, min(0.5 * 2 ** failures, 60.0))
-                    await self._release(name)
+                    await self._release(name, owner)
                     return
                 except Exception as exc:
                     if item.get("attempts", 0) + 1 < MAX_FAILED_ATTEMPTS:
@@ -202,39 +203,39 @@ class InboundRelay:
                         log.warning("relay to Teams failed (%s); retrying", exc)
                         await self._bump(name, item["id"])
                         self._backoff(name, min(0.5 * 2 ** failures, 60.0))
-                        await self._release(name)
+                        await self._release(name, owner)
                         return
                     log.exception("relay of record %s to Teams failed; set aside", item["id"])
                     await self._archive_failure(Record.from_dict(item["record"]), exc)
                 self._failures.pop(name, None)
-                await self._remove(name, item["id"])
+                await self._remove(name, item["id"], owner)
         finally:
-            await self._release(name)
+            await self._release(name, owner)
 
     def _backoff(self, name: str, seconds: float) -> None:
         self._not_before[name] = time.monotonic() + seconds
 
-    async def _acquire(self, name: str) -> bool:
+    async def _acquire(self, name: str, owner: str) -> bool:
         now = time.time()
 
         def take(doc: dict[str, Any] | None) -> dict[str, Any] | None:
             if doc is None:
                 return None
             lease = doc.get("lease") or {}
-            if lease.get("owner") not in (None, self.instance) and lease.get("until", 0) > now:
+            if lease.get("owner") is not None and lease.get("until", 0) > now:
                 return None
-            doc["lease"] = {"owner": self.instance, "until": now + self._lease}
+            doc["lease"] = {"owner": owner, "until": now + self._lease}
             return doc
 
         try:
             doc = await update_json(self._store, name, take, attempts=3)
         except ConcurrentUpdate:
             return False
-        return bool(doc) and (doc.get("lease") or {}).get("owner") == self.instance
+        return bool(doc) and (doc.get("lease") or {}).get("owner") == owner
 
-    async def _release(self, name: str) -> None:
+    async def _release(self, name: str, owner: str) -> None:
         def release(doc: dict[str, Any] | None) -> dict[str, Any] | None:
-            if doc is None or (doc.get("lease") or {}).get("owner") != self.instance:
+            if doc is None or (doc.get("lease") or {}).get("owner") != owner:
                 return None
             doc["lease"] = None
             return doc
@@ -244,14 +245,14 @@ class InboundRelay:
         except (ConcurrentUpdate, ArchiveUnavailable):
             pass  # the lease expires on its own
 
-    async def _remove(self, name: str, item_id: str) -> None:
+    async def _remove(self, name: str, item_id: str, owner: str) -> None:
         now = time.time()
 
         def remove(doc: dict[str, Any] | None) -> dict[str, Any] | None:
             if doc is None:
                 return None
             doc["items"] = [i for i in doc["items"] if i["id"] != item_id]
-            if (doc.get("lease") or {}).get("owner") == self.instance:
+            if (doc.get("lease") or {}).get("owner") == owner:
                 doc["lease"]["until"] = now + self._lease
             return doc
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import jwt
+import requests
 from aiohttp import web
 from botbuilder.core import Bot
 from botbuilder.integration.aiohttp import (
@@ -74,6 +75,10 @@ def messages_route(adapter: CloudAdapter, bot: Bot):
             raise
         except (jwt.PyJWTError, PermissionError):
             return web.json_response({"error": "unauthorized"}, status=401)
+        except requests.RequestException as exc:
+            # The SDK fetches signing keys (and its own tokens) synchronously with requests.
+            log.warning("Bot Framework identity service unreachable: %s", exc)
+            return web.json_response({"error": "cannot validate the request now"}, status=503)
         except ArchiveUnavailable as exc:
             log.warning("Teams activity refused, archive unavailable: %s", exc)
             return web.json_response({"error": "archive unavailable"}, status=503)
