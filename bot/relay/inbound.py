@@ -140,6 +140,8 @@ class InboundRelay:
                 await self.run_once()
             except asyncio.CancelledError:
                 raise
+            except ArchiveUnavailable as exc:
+                log.warning("inbound relay waiting for the archive: %s", exc)
             except Exception:  # keep the worker alive; the items stay queued
                 log.exception("inbound relay pass failed")
             try:

@@ -35,7 +35,6 @@ class Relay:
     outbound: OutboundRelay
     links: MediaLinks
     templates: dict[str, Template]
-    whatsapp: WhatsAppSender | None = None
 
 
 def install_relay(app: web.Application, settings: Settings, archive: Archive, *,
@@ -58,13 +57,11 @@ def install_relay(app: web.Application, settings: Settings, archive: Archive, *,
                                   tenant_id=where.get("tenant_id"), bot_id=where.get("bot_id"))
 
     links = MediaLinks(archive, public_url)
-    relay_holder: dict[str, Any] = {}
 
     def whatsapp() -> WhatsAppSender:
-        client = relay_holder.get("whatsapp")
-        if client is None:
-            raise RuntimeError("the WhatsApp client is not started")
-        return client
+        from bot.whatsapp.webhook import WHATSAPP_CLIENT  # set up with the webhook
+
+        return app[WHATSAPP_CLIENT]
 
     def gate() -> OutboundGate:
         return app[gate_key]
@@ -91,16 +88,10 @@ def install_relay(app: web.Application, settings: Settings, archive: Archive, *,
     listeners.append(inbound.enqueue)
 
     async def startup(app: web.Application) -> None:
-        from bot.whatsapp.client import CloudApiClient
-
-        relay.whatsapp = relay_holder["whatsapp"] = CloudApiClient.from_settings(settings)
         inbound.start()
 
     async def cleanup(app: web.Application) -> None:
         await inbound.stop()
-        client = relay_holder.pop("whatsapp", None)
-        if client is not None:
-            await client.close()
 
     app.on_startup.append(startup)
     app.on_cleanup.append(cleanup)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,6 +54,12 @@ async def wait_for(predicate: Callable[[], Any], *, timeout: float = 20.0,
         await asyncio.sleep(0.05)
 
 
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 @dataclass
 class Service:
     """One running instance of the service."""
@@ -81,11 +88,15 @@ class World:
     tmp: Path
     services: list[Service] = field(default_factory=list)
 
-    async def start_service(self, **overrides: str) -> Service:
-        env = {**self.env, **overrides}
+    async def start_service(self, configure: Callable[[Any], None] | None = None,
+                            **overrides: str) -> Service:
+        port = free_port()
+        env = {**self.env, "PORT": str(port), **overrides}
         settings = Settings.from_env(env)
         app = create_app(settings)
-        server = await LoopbackServer(app).start()
+        if configure is not None:
+            configure(app)
+        server = await LoopbackServer(app, port=port).start()
         service = Service(app, server, settings)
         self.services.append(service)
         return service
@@ -117,10 +128,7 @@ class World:
 
     async def deliver(self, service: Service, payload: dict[str, Any]) -> int:
         """A Meta webhook delivery to ``service`` (signed as Meta signs it)."""
-        if any(r.resource.canonical == "/api/whatsapp" for r in service.app.router.routes()):
-            return await self.webhook(service, payload)
-        await self.inject(service, _interim_records(payload))
-        return 200
+        return await self.webhook(service, payload)
 
     async def inject(self, service: Service, records: list[Record]) -> None:
         """What the webhook does with a delivery: archive, then call the listeners."""
@@ -138,30 +146,3 @@ class World:
     def thread_posts(self) -> dict[str, list]:
         return {tid: self.connector.posts_in(tid) for tid in self.connector.threads}
 
-
-def _interim_records(payload: dict[str, Any]) -> list[Record]:
-    """Stand-in for the webhook converter while it is not merged: text messages and statuses."""
-    from bridge.ids import make_conversation_id
-    from bridge.record import Party, from_unix
-
-    out = []
-    for entry in payload["entry"]:
-        for change in entry["changes"]:
-            value = change["value"]
-            pnid = value["metadata"]["phone_number_id"]
-            names = {c["wa_id"]: c.get("profile", {}).get("name") for c in value.get("contacts", [])}
-            for m in value.get("messages", []):
-                out.append(Record(
-                    conversation=make_conversation_id(pnid, m["from"]), platform="whatsapp",
-                    direction="inbound", kind="message", type=m["type"], source_id=m["id"],
-                    sent_at=from_unix(m["timestamp"]), captured_at="",
-                    sender=Party(m["from"], names.get(m["from"])), recipients=(Party(pnid),),
-                    text=(m.get("text") or {}).get("body"), raw=m))
-            for st in value.get("statuses", []):
-                out.append(Record(
-                    conversation=make_conversation_id(pnid, st["recipient_id"]),
-                    platform="whatsapp", direction="outbound", kind="status", type=None,
-                    source_id=st["id"], sent_at=from_unix(st["timestamp"]), captured_at="",
-                    sender=Party(pnid), recipients=(Party(st["recipient_id"]),),
-                    status=st["status"], raw=st))
-    return out
