@@ -16,6 +16,7 @@ import aiohttp
 from aiohttp import web
 
 from bot.loopback.server import LoopbackServer
+from bridge.record import now_rfc3339
 
 
 @dataclass
@@ -97,8 +98,12 @@ class FakeBotConnector:
     # -- set-up -----------------------------------------------------------------------------
     def add_member(self, object_id: str, name: str, upn: str) -> None:
         self.members[object_id] = {
-            "id": f"29:{object_id}", "aadObjectId": object_id, "name": name,
-            "userPrincipalName": upn, "email": upn, "userRole": "user",
+            "id": f"29:{object_id}",
+            "aadObjectId": object_id,
+            "name": name,
+            "userPrincipalName": upn,
+            "email": upn,
+            "userRole": "user",
         }
 
     def add_attachment(self, data: bytes, content_type: str) -> str:
@@ -191,77 +196,135 @@ class TeamsUser:
     team_id: str = "19:team-contoso@thread.tacv2"
 
     def channel_message(
-        self, text: str, *, service_url: str, channel_id: str, thread_id: str | None = None,
-        bot_id: str = "28:wabridge-bot", mention_bot: bool = False,
-        attachments: list[dict[str, Any]] | None = None, value: dict[str, Any] | None = None,
+        self,
+        text: str,
+        *,
+        service_url: str,
+        channel_id: str,
+        thread_id: str | None = None,
+        bot_id: str = "28:wabridge-bot",
+        mention_bot: bool = False,
+        attachments: list[dict[str, Any]] | None = None,
+        value: dict[str, Any] | None = None,
         activity_id: str | None = None,
     ) -> dict[str, Any]:
         """A message in a channel (a new post, or a reply when ``thread_id`` is given)."""
         entities = []
         if mention_bot:
             text = f"<at>wabridge</at> {text}"
-            entities.append({"type": "mention", "text": "<at>wabridge</at>",
-                             "mentioned": {"id": bot_id, "name": "wabridge"}})
+            entities.append(
+                {
+                    "type": "mention",
+                    "text": "<at>wabridge</at>",
+                    "mentioned": {"id": bot_id, "name": "wabridge"},
+                }
+            )
         activity_id = activity_id or uuid.uuid4().hex
         conversation = thread_id or f"{channel_id};messageid={activity_id}"
         activity = self._base("message", service_url, bot_id, activity_id)
-        activity.update({
-            "text": text, "textFormat": "plain", "entities": entities,
-            "attachments": attachments or [],
-            "conversation": {"id": conversation, "isGroup": True, "conversationType": "channel",
-                             "tenantId": self.tenant_id},
-            "channelData": {"teamsChannelId": channel_id, "teamsTeamId": self.team_id,
-                            "channel": {"id": channel_id}, "team": {"id": self.team_id},
-                            "tenant": {"id": self.tenant_id}},
-        })
+        activity.update(
+            {
+                "text": text,
+                "textFormat": "plain",
+                "entities": entities,
+                "attachments": attachments or [],
+                "conversation": {
+                    "id": conversation,
+                    "isGroup": True,
+                    "conversationType": "channel",
+                    "tenantId": self.tenant_id,
+                },
+                "channelData": {
+                    "teamsChannelId": channel_id,
+                    "teamsTeamId": self.team_id,
+                    "channel": {"id": channel_id},
+                    "team": {"id": self.team_id},
+                    "tenant": {"id": self.tenant_id},
+                },
+            }
+        )
         if thread_id:
             activity["replyToId"] = thread_id.split(";messageid=")[-1]
         if value is not None:
             activity["value"] = value
         return activity
 
-    def channel_edit(self, activity_id: str, text: str, *, service_url: str, channel_id: str,
-                     thread_id: str) -> dict[str, Any]:
-        activity = self.channel_message(text, service_url=service_url, channel_id=channel_id,
-                                        thread_id=thread_id, activity_id=activity_id)
+    def channel_edit(
+        self, activity_id: str, text: str, *, service_url: str, channel_id: str, thread_id: str
+    ) -> dict[str, Any]:
+        activity = self.channel_message(
+            text,
+            service_url=service_url,
+            channel_id=channel_id,
+            thread_id=thread_id,
+            activity_id=activity_id,
+        )
         activity["type"] = "messageUpdate"
         activity["channelData"]["eventType"] = "editMessage"
         return activity
 
-    def channel_delete(self, activity_id: str, *, service_url: str, channel_id: str,
-                       thread_id: str) -> dict[str, Any]:
-        activity = self.channel_message("", service_url=service_url, channel_id=channel_id,
-                                        thread_id=thread_id, activity_id=activity_id)
+    def channel_delete(
+        self, activity_id: str, *, service_url: str, channel_id: str, thread_id: str
+    ) -> dict[str, Any]:
+        activity = self.channel_message(
+            "",
+            service_url=service_url,
+            channel_id=channel_id,
+            thread_id=thread_id,
+            activity_id=activity_id,
+        )
         activity["type"] = "messageDelete"
         activity["channelData"]["eventType"] = "softDeleteMessage"
         return activity
 
-    def personal_message(self, text: str, *, service_url: str, bot_id: str = "28:wabridge-bot",
-                         value: dict[str, Any] | None = None) -> dict[str, Any]:
+    def personal_message(
+        self,
+        text: str,
+        *,
+        service_url: str,
+        bot_id: str = "28:wabridge-bot",
+        value: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
         activity = self._base("message", service_url, bot_id, uuid.uuid4().hex)
-        activity.update({
-            "text": text, "textFormat": "plain",
-            "conversation": {"id": f"a:personal-{self.object_id}", "conversationType": "personal",
-                             "tenantId": self.tenant_id},
-            "channelData": {"tenant": {"id": self.tenant_id}},
-        })
+        activity.update(
+            {
+                "text": text,
+                "textFormat": "plain",
+                "conversation": {
+                    "id": f"a:personal-{self.object_id}",
+                    "conversationType": "personal",
+                    "tenantId": self.tenant_id,
+                },
+                "channelData": {"tenant": {"id": self.tenant_id}},
+            }
+        )
         if value is not None:
             activity["value"] = value
         return activity
 
     def _base(self, kind: str, service_url: str, bot_id: str, activity_id: str) -> dict[str, Any]:
         return {
-            "type": kind, "id": activity_id, "channelId": "msteams", "serviceUrl": service_url,
-            "timestamp": "2026-11-28T18:00:00.000Z", "locale": "en-US",
-            "from": {"id": f"29:{self.object_id}", "name": self.name,
-                     "aadObjectId": self.object_id},
+            "type": kind,
+            "id": activity_id,
+            "channelId": "msteams",
+            "serviceUrl": service_url,
+            "timestamp": now_rfc3339(),
+            "locale": "en-US",
+            "from": {
+                "id": f"29:{self.object_id}",
+                "name": self.name,
+                "aadObjectId": self.object_id,
+            },
             "recipient": {"id": bot_id, "name": "wabridge"},
         }
 
 
 async def post_activity(
-    session: aiohttp.ClientSession, bot_url: str, activity: dict[str, Any],
-    *, token: str | None = None,
+    session: aiohttp.ClientSession,
+    bot_url: str,
+    activity: dict[str, Any],
+    *,
+    token: str | None = None,
 ) -> aiohttp.ClientResponse:
     """Deliver an activity to the bot's ``/api/messages`` as the Bot Connector would."""
     headers = {"Authorization": f"Bearer {token}"} if token else {}

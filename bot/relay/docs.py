@@ -69,9 +69,11 @@ async def write_json(store: ArchiveStore, name: str, value: dict[str, Any]) -> N
 
 
 async def update_json(
-    store: ArchiveStore, name: str,
+    store: ArchiveStore,
+    name: str,
     change: Callable[[dict[str, Any] | None], dict[str, Any] | None],
-    *, attempts: int = 50,
+    *,
+    attempts: int = 50,
 ) -> dict[str, Any] | None:
     """Read-modify-write with ETags; ``change`` returns the new value, or None to leave it.
 

@@ -30,13 +30,23 @@ class AllowListGate:
         return any(e.get("object_id") == object_id for e in doc.get("employees") or ())
 
     async def check_outbound(
-        self, employee: Employee, *, text: str, mime_types: Sequence[str], held: dict[str, Any],
+        self,
+        employee: Employee,
+        *,
+        text: str,
+        mime_types: Sequence[str],
+        held: dict[str, Any],
     ) -> GateDecision:
         if await self.is_registered(employee.object_id):
             return GateDecision("relay")
         record = Record(
-            conversation=held.get("conversation"), platform="teams", direction="internal",
-            kind="policy", type="refused", source_id=None, sent_at=now_rfc3339(),
+            conversation=held.get("conversation"),
+            platform="teams",
+            direction="internal",
+            kind="policy",
+            type="refused",
+            source_id=None,
+            sent_at=now_rfc3339(),
             captured_at="",
             sender=Party(employee.object_id, employee.name, "teams", employee.upn),
             text="Refused: not a registered WhatsApp relay user",
@@ -47,7 +57,7 @@ class AllowListGate:
         return GateDecision(
             "refuse",
             message="You are not registered to send WhatsApp messages through this inbox; "
-                    "ask your compliance team to add you. Nothing was sent.",
+            "ask your compliance team to add you. Nothing was sent.",
             records=(stored,),
         )
 
@@ -58,8 +68,9 @@ class AllowListGate:
         return ()
 
 
-async def register_employee(archive: Archive, object_id: str, upn: str | None = None,
-                            name: str | None = None) -> None:
+async def register_employee(
+    archive: Archive, object_id: str, upn: str | None = None, name: str | None = None
+) -> None:
     """Add an employee to the allow-list (used by the demo and tests)."""
 
     def add(doc: dict[str, Any] | None) -> dict[str, Any] | None:

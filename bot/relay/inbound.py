@@ -1,4 +1,4 @@
-"""WhatsApp -> Teams: a durable, per-contact queue of archived records and the worker that posts them.
+"""WhatsApp -> Teams: a durable per-contact queue of archived records, and its worker.
 
 The webhook calls :meth:`InboundRelay.enqueue` with each delivery's durable records before it
 answers Meta; that only appends them to ``state/relay/pending/<conversation>.json``. The worker
@@ -75,8 +75,13 @@ class InboundRelay:
     """The inbound listener and the background worker of one service instance."""
 
     def __init__(
-        self, archive: Archive, make_sender: SenderFactory, links: MediaLinks,
-        templates: Callable[[], dict[str, Template]], *, poll_interval: float = 2.0,
+        self,
+        archive: Archive,
+        make_sender: SenderFactory,
+        links: MediaLinks,
+        templates: Callable[[], dict[str, Template]],
+        *,
+        poll_interval: float = 2.0,
         lease_seconds: float = 60.0,
     ) -> None:
         self._archive = archive
@@ -103,7 +108,9 @@ class InboundRelay:
                 )
         for conversation, items in by_conversation.items():
 
-            def append(doc: dict[str, Any] | None, items=items) -> dict[str, Any] | None:
+            def append(
+                doc: dict[str, Any] | None, items=items, conversation=conversation
+            ) -> dict[str, Any] | None:
                 doc = doc or {"conversation": conversation, "items": [], "lease": None}
                 known = {i["id"] for i in doc["items"]}
                 fresh = [i for i in items if i["id"] not in known]
@@ -195,7 +202,7 @@ class InboundRelay:
                     failures = self._failures.get(name, 0) + 1
                     self._failures[name] = failures
                     log.warning("relay to Teams deferred (%s); retrying", exc)
-                    self._backoff(name, min(0.5 * 2 ** failures, 60.0))
+                    self._backoff(name, min(0.5 * 2**failures, 60.0))
                     await self._release(name, owner)
                     return
                 except Exception as exc:
@@ -204,7 +211,7 @@ class InboundRelay:
                         self._failures[name] = failures
                         log.warning("relay to Teams failed (%s); retrying", exc)
                         await self._bump(name, item["id"])
-                        self._backoff(name, min(0.5 * 2 ** failures, 60.0))
+                        self._backoff(name, min(0.5 * 2**failures, 60.0))
                         await self._release(name, owner)
                         return
                     log.exception("relay of record %s to Teams failed; set aside", item["id"])
@@ -302,24 +309,39 @@ class InboundRelay:
             sender = self._make_sender(binding)
             thread_id, activity_id = await sender.post_new_thread(binding["channel_id"], activity)
             thread = {
-                "conversation": conversation, "wa_id": record.sender.id if record.sender else None,
-                "thread_id": thread_id, "root_activity_id": activity_id,
-                "channel_id": binding["channel_id"], "service_url": binding["service_url"],
-                "tenant_id": binding.get("tenant_id"), "bot_id": binding.get("bot_id"),
-                "created_at": now_rfc3339(), "created_by": self.instance,
+                "conversation": conversation,
+                "wa_id": record.sender.id if record.sender else None,
+                "thread_id": thread_id,
+                "root_activity_id": activity_id,
+                "channel_id": binding["channel_id"],
+                "service_url": binding["service_url"],
+                "tenant_id": binding.get("tenant_id"),
+                "bot_id": binding.get("bot_id"),
+                "created_at": now_rfc3339(),
+                "created_by": self.instance,
             }
             if not await create_json(self._store, thread_doc(conversation), thread):
                 log.error("a thread for %s was created twice", conversation)
-            await write_json(self._store, teams_thread_doc(thread_id),
-                             {"conversation": conversation, "thread_id": thread_id})
+            await write_json(
+                self._store,
+                teams_thread_doc(thread_id),
+                {"conversation": conversation, "thread_id": thread_id},
+            )
         else:
             activity_id = await self._make_sender(thread).post_reply(thread["thread_id"], activity)
         post = Record(
-            conversation=conversation, platform="teams", direction="inbound", kind="message",
-            type="relay", source_id=activity_id, sent_at=now_rfc3339(), captured_at="",
+            conversation=conversation,
+            platform="teams",
+            direction="inbound",
+            kind="message",
+            type="relay",
+            source_id=activity_id,
+            sent_at=now_rfc3339(),
+            captured_at="",
             sender=Party(thread.get("bot_id") or "bot", "wabridge", "teams"),
             recipients=(Party(thread["channel_id"], None, "teams"),),
-            text=activity.get("text"), relates_to=record.id,
+            text=activity.get("text"),
+            relates_to=record.id,
             raw={"thread_id": thread["thread_id"], "activity": activity},
         )
         await self._archive.put(post, event_key("teams", "relay", record.id))
@@ -328,8 +350,9 @@ class InboundRelay:
         media = []
         for attachment in record.attachments:
             if attachment.sha256:
-                media.append((attachment, await self._links.link(attachment.sha256,
-                                                                   attachment.filename)))
+                media.append(
+                    (attachment, await self._links.link(attachment.sha256, attachment.filename))
+                )
         return cards.inbound_post(record, media, _map_link(record.raw))
 
     async def _status(self, record: Record) -> None:
@@ -346,13 +369,20 @@ class InboundRelay:
                 await sender.post_reply(sent["thread_id"], cards.window_closed(self._templates()))
             else:
                 first = errors[0] if errors else {}
-                detail = ((first.get("error_data") or {}).get("details") or first.get("message")
-                          or first.get("title") or "WhatsApp did not deliver the message")
-                await sender.post_reply(sent["thread_id"], cards.send_failed(detail, first.get("code")))
+                detail = (
+                    (first.get("error_data") or {}).get("details")
+                    or first.get("message")
+                    or first.get("title")
+                    or "WhatsApp did not deliver the message"
+                )
+                await sender.post_reply(
+                    sent["thread_id"], cards.send_failed(detail, first.get("code"))
+                )
         if cards.STATUS_RANK.get(status, -1) <= cards.STATUS_RANK.get(sent.get("status"), -1):
             return
-        await sender.update(sent["thread_id"], sent["activity_id"],
-                            cards.status_card(status, to=sent.get("to", "")))
+        await sender.update(
+            sent["thread_id"], sent["activity_id"], cards.status_card(status, to=sent.get("to", ""))
+        )
 
         def mark(doc: dict[str, Any] | None) -> dict[str, Any] | None:
             if doc is None:
@@ -366,10 +396,18 @@ class InboundRelay:
 
     async def _archive_failure(self, record: Record, exc: Exception) -> None:
         failure = Record(
-            conversation=record.conversation, platform="teams", direction="internal",
-            kind="error", type="relay_failed", source_id=None, sent_at=now_rfc3339(),
-            captured_at="", sender=None, text=f"could not show this record in Teams: {exc}",
-            relates_to=record.id, raw={"error": repr(exc)},
+            conversation=record.conversation,
+            platform="teams",
+            direction="internal",
+            kind="error",
+            type="relay_failed",
+            source_id=None,
+            sent_at=now_rfc3339(),
+            captured_at="",
+            sender=None,
+            text=f"could not show this record in Teams: {exc}",
+            relates_to=record.id,
+            raw={"error": repr(exc)},
         )
         try:
             await self._archive.put(failure, event_key("teams", "relay-failed", record.id))
@@ -383,8 +421,15 @@ def _unavailable(exc: Exception) -> bool:
     Bot Connector errors surface as msrest exceptions: a request that never got an answer is a
     ``ClientRequestError``; an answer is an ``HttpOperationError`` with its response.
     """
-    if isinstance(exc, RetryLater | aiohttp.ClientError | ArchiveUnavailable | TimeoutError
-                  | ClientRequestError | ConnectionError):
+    if isinstance(
+        exc,
+        RetryLater
+        | aiohttp.ClientError
+        | ArchiveUnavailable
+        | TimeoutError
+        | ClientRequestError
+        | ConnectionError,
+    ):
         return True
     if isinstance(exc, HttpOperationError):
         response = getattr(exc, "response", None)
@@ -419,11 +464,15 @@ def _find_location(node: Any, depth: int = 0) -> dict[str, Any] | None:
     return None
 
 
-
-
 async def open_thread_for_new_contact(
-    relay: InboundRelay, conversation: str, wa_id: str, binding: dict[str, Any], *,
-    started_by: str | None, template: Template, params: list[str],
+    relay: InboundRelay,
+    conversation: str,
+    wa_id: str,
+    binding: dict[str, Any],
+    *,
+    started_by: str | None,
+    template: Template,
+    params: list[str],
 ) -> Any:
     """The thread of a contact an employee writes to first (``new``): reuse or start one."""
     from bot.relay.outbound import Thread
@@ -432,18 +481,28 @@ async def open_thread_for_new_contact(
     existing = await read_json(store, thread_doc(conversation))
     if existing is None:
         sender = relay._make_sender(binding)
-        text = (f"**+{wa_id}** — conversation started by {started_by or 'an employee'} "
-                f"with the template `{template.name}`: {template.render(params)}")
+        text = (
+            f"**+{wa_id}** — conversation started by {started_by or 'an employee'} "
+            f"with the template `{template.name}`: {template.render(params)}"
+        )
         thread_id, root = await sender.post_new_thread(binding["channel_id"], cards.message(text))
         doc = {
-            "conversation": conversation, "wa_id": wa_id, "thread_id": thread_id,
-            "root_activity_id": root, "channel_id": binding["channel_id"],
-            "service_url": binding["service_url"], "tenant_id": binding.get("tenant_id"),
-            "bot_id": binding.get("bot_id"), "created_at": now_rfc3339(),
+            "conversation": conversation,
+            "wa_id": wa_id,
+            "thread_id": thread_id,
+            "root_activity_id": root,
+            "channel_id": binding["channel_id"],
+            "service_url": binding["service_url"],
+            "tenant_id": binding.get("tenant_id"),
+            "bot_id": binding.get("bot_id"),
+            "created_at": now_rfc3339(),
             "created_by": relay.instance,
         }
         if await create_json(store, thread_doc(conversation), doc):
-            await write_json(store, teams_thread_doc(thread_id),
-                             {"conversation": conversation, "thread_id": thread_id})
+            await write_json(
+                store,
+                teams_thread_doc(thread_id),
+                {"conversation": conversation, "thread_id": thread_id},
+            )
         existing = await read_json(store, thread_doc(conversation))
     return Thread(conversation, existing["wa_id"], existing["thread_id"], existing)

@@ -39,13 +39,18 @@ class MediaLinks:
         if self._key is None:
             doc = await read_json(self._archive.store, MEDIA_KEY)
             if doc is None:
-                await create_json(self._archive.store, MEDIA_KEY,
-                                  {"key": base64.b64encode(os.urandom(32)).decode()})
+                await create_json(
+                    self._archive.store,
+                    MEDIA_KEY,
+                    {"key": base64.b64encode(os.urandom(32)).decode()},
+                )
                 doc = await read_json(self._archive.store, MEDIA_KEY)
             self._key = base64.b64decode(doc["key"])  # type: ignore[index]
         return self._key
 
-    async def link(self, sha256_hex: str, filename: str | None = None, *, now: float | None = None) -> str:
+    async def link(
+        self, sha256_hex: str, filename: str | None = None, *, now: float | None = None
+    ) -> str:
         expires = int((now or time.time()) + LINK_LIFETIME)
         sig = _sign(await self._secret(), sha256_hex, expires)
         url = f"{self._public_url}/api/media/{sha256_hex}?exp={expires}&sig={sig}"

@@ -58,10 +58,16 @@ class OutboundRelay:
     """Sends employees' messages to their contacts and reports the outcome in the thread."""
 
     def __init__(
-        self, archive: Archive, *, whatsapp: Callable[[], WhatsAppSender],
-        gate: Callable[[], OutboundGate], templates: Callable[[], dict[str, Template]],
-        make_sender: Callable[[dict[str, Any]], Any], business_number_id: str,
-        bot_token: TokenProvider, retry_delays: Sequence[float] = (1.0, 2.0, 4.0),
+        self,
+        archive: Archive,
+        *,
+        whatsapp: Callable[[], WhatsAppSender],
+        gate: Callable[[], OutboundGate],
+        templates: Callable[[], dict[str, Template]],
+        make_sender: Callable[[dict[str, Any]], Any],
+        business_number_id: str,
+        bot_token: TokenProvider,
+        retry_delays: Sequence[float] = (1.0, 2.0, 4.0),
     ) -> None:
         self._archive = archive
         self._whatsapp = whatsapp
@@ -73,8 +79,15 @@ class OutboundRelay:
         self._retry_delays = tuple(retry_delays)
 
     # -- entry points ---------------------------------------------------------------------------
-    async def reply(self, activity: dict[str, Any], thread: Thread, employee: Employee,
-                    *, text: str, template: tuple[Template, list[str]] | None = None) -> None:
+    async def reply(
+        self,
+        activity: dict[str, Any],
+        thread: Thread,
+        employee: Employee,
+        *,
+        text: str,
+        template: tuple[Template, list[str]] | None = None,
+    ) -> None:
         """An employee's reply (or ``template`` command) in ``thread``."""
         attachments: list[Attachment] = []
         fetch_error = None
@@ -84,26 +97,43 @@ class OutboundRelay:
             except AttachmentError as exc:
                 fetch_error = str(exc)
         record = employee_message_record(
-            activity, conversation=thread.conversation, contact=thread.contact,
-            upn=employee.upn, attachments=attachments, text=text,
+            activity,
+            conversation=thread.conversation,
+            contact=thread.contact,
+            upn=employee.upn,
+            attachments=attachments,
+            text=text,
         )
         if template is not None:
             record = _with_type(record, "template")
-        stored = (await self._archive.put(record, event_key("teams", "message", activity.get("id")))).record
+        stored = (
+            await self._archive.put(record, event_key("teams", "message", activity.get("id")))
+        ).record
         poster = self._make_sender(thread.doc)
         if fetch_error:
-            await poster.post_reply(thread.thread_id, cards.message(
-                f"⚠ Not sent: {fetch_error}. Please attach it again."))
+            await poster.post_reply(
+                thread.thread_id,
+                cards.message(f"⚠ Not sent: {fetch_error}. Please attach it again."),
+            )
             return
         held = {
-            "kind": "template" if template else "message", "conversation": thread.conversation,
-            "thread": thread.doc, "record_id": stored.id, "text": text,
+            "kind": "template" if template else "message",
+            "conversation": thread.conversation,
+            "thread": thread.doc,
+            "record_id": stored.id,
+            "text": text,
             "attachments": [a.to_dict() for a in attachments],
-            "template": ({"name": template[0].name, "language": template[0].language,
-                          "params": template[1]} if template else None),
+            "template": (
+                {"name": template[0].name, "language": template[0].language, "params": template[1]}
+                if template
+                else None
+            ),
         }
         decision = await self._gate().check_outbound(
-            employee, text=text, mime_types=[a.mime_type or "" for a in attachments], held=held,
+            employee,
+            text=text,
+            mime_types=[a.mime_type or "" for a in attachments],
+            held=held,
         )
         await self.act(decision, held)
 
@@ -119,8 +149,10 @@ class OutboundRelay:
                 activity["text"] = decision.message
             await poster.post_reply(thread["thread_id"], activity)
         else:  # refuse, block
-            await poster.post_reply(thread["thread_id"], cards.message(
-                f"⚠ Not sent: {decision.message or 'refused by policy'}"))
+            await poster.post_reply(
+                thread["thread_id"],
+                cards.message(f"⚠ Not sent: {decision.message or 'refused by policy'}"),
+            )
 
     async def accept_policy(self, employee: Employee, version: str) -> int:
         """The employee accepted the policy card: send what the gate held for them."""
@@ -130,7 +162,9 @@ class OutboundRelay:
         return len(held_messages)
 
     # -- sending --------------------------------------------------------------------------------
-    async def deliver(self, held: dict[str, Any], *, flags: tuple[Any, ...] = ()) -> SendResult | None:
+    async def deliver(
+        self, held: dict[str, Any], *, flags: tuple[Any, ...] = ()
+    ) -> SendResult | None:
         """Send one message to its contact; archive and show the outcome. Never raises for Meta."""
         thread = held["thread"]
         wa_id = thread["wa_id"]
@@ -143,46 +177,77 @@ class OutboundRelay:
             if exc.outside_window:
                 await poster.post_reply(thread["thread_id"], cards.window_closed(self._templates()))
             else:
-                await poster.post_reply(thread["thread_id"], cards.send_failed(exc.message, exc.code))
+                await poster.post_reply(
+                    thread["thread_id"], cards.send_failed(exc.message, exc.code)
+                )
             return None
         except aiohttp.ClientError as exc:
-            await self._archive_error(held, WhatsAppSendError(None, f"Cloud API unreachable: {exc}"))
-            await poster.post_reply(thread["thread_id"], cards.send_failed(
-                "the WhatsApp Cloud API could not be reached; please try again", None))
+            await self._archive_error(
+                held, WhatsAppSendError(None, f"Cloud API unreachable: {exc}")
+            )
+            await poster.post_reply(
+                thread["thread_id"],
+                cards.send_failed(
+                    "the WhatsApp Cloud API could not be reached; please try again", None
+                ),
+            )
             return None
         label = wa_id if wa_id.startswith("+") else f"+{wa_id}"
         record = Record(
-            conversation=held["conversation"], platform="whatsapp", direction="outbound",
-            kind="message", type=held.get("kind") == "template" and "template" or _send_type(attachments),
-            source_id=result.wamid, sent_at=now_rfc3339(), captured_at="",
-            sender=self._business, recipients=(Party(wa_id, None, "whatsapp"),),
-            text=held.get("text") or None, attachments=tuple(attachments),
-            relates_to=held["record_id"], flags=tuple(_flag(f) for f in flags),
+            conversation=held["conversation"],
+            platform="whatsapp",
+            direction="outbound",
+            kind="message",
+            type=held.get("kind") == "template" and "template" or _send_type(attachments),
+            source_id=result.wamid,
+            sent_at=now_rfc3339(),
+            captured_at="",
+            sender=self._business,
+            recipients=(Party(wa_id, None, "whatsapp"),),
+            text=held.get("text") or None,
+            attachments=tuple(attachments),
+            relates_to=held["record_id"],
+            flags=tuple(_flag(f) for f in flags),
             raw=result.raw,
         )
         await self._archive.put(record, event_key("whatsapp", "sent", result.wamid))
         card_id = await poster.post_reply(thread["thread_id"], cards.status_card("sent", to=label))
-        await create_json(self._archive.store, sent_doc(result.wamid), {
-            "wamid": result.wamid, "thread_id": thread["thread_id"], "activity_id": card_id,
-            "to": label, "conversation": held["conversation"], "record_id": held["record_id"],
-            "status": "sent", "service_url": thread.get("service_url"),
-            "tenant_id": thread.get("tenant_id"), "bot_id": thread.get("bot_id"),
-        })
+        await create_json(
+            self._archive.store,
+            sent_doc(result.wamid),
+            {
+                "wamid": result.wamid,
+                "thread_id": thread["thread_id"],
+                "activity_id": card_id,
+                "to": label,
+                "conversation": held["conversation"],
+                "record_id": held["record_id"],
+                "status": "sent",
+                "service_url": thread.get("service_url"),
+                "tenant_id": thread.get("tenant_id"),
+                "bot_id": thread.get("bot_id"),
+            },
+        )
         return result
 
-    async def _send(self, wa_id: str, held: dict[str, Any], attachments: list[Attachment]) -> SendResult:
+    async def _send(
+        self, wa_id: str, held: dict[str, Any], attachments: list[Attachment]
+    ) -> SendResult:
         client = self._whatsapp()
         template = held.get("template")
         if template:
-            return await client.send_template(wa_id, template["name"], language=template["language"],
-                                              params=template["params"])
+            return await client.send_template(
+                wa_id, template["name"], language=template["language"], params=template["params"]
+            )
         if not attachments:
             return await client.send_text(wa_id, held.get("text") or "")
         result = None
         for index, attachment in enumerate(attachments):
             data = await self._archive.store.read(media_blob_name(attachment.sha256))
             result = await client.send_media(
-                wa_id, media_type=_send_type([attachment]), data=data,
+                wa_id,
+                media_type=_send_type([attachment]),
+                data=data,
                 mime_type=attachment.mime_type or "application/octet-stream",
                 filename=attachment.filename,
                 caption=(held.get("text") or None) if index == 0 else None,
@@ -202,11 +267,18 @@ class OutboundRelay:
 
     async def _archive_error(self, held: dict[str, Any], exc: WhatsAppSendError) -> None:
         record = Record(
-            conversation=held["conversation"], platform="whatsapp", direction="outbound",
-            kind="error", type=str(exc.code) if exc.code is not None else None, source_id=None,
-            sent_at=now_rfc3339(), captured_at="", sender=self._business,
+            conversation=held["conversation"],
+            platform="whatsapp",
+            direction="outbound",
+            kind="error",
+            type=str(exc.code) if exc.code is not None else None,
+            source_id=None,
+            sent_at=now_rfc3339(),
+            captured_at="",
+            sender=self._business,
             recipients=(Party(held["thread"]["wa_id"], None, "whatsapp"),),
-            text=exc.message, relates_to=held["record_id"],
+            text=exc.message,
+            relates_to=held["record_id"],
             raw=exc.raw or {"code": exc.code, "message": exc.message},
         ).sealed()
         await self._archive.put(record, dedupe_key_for(record))
@@ -223,8 +295,9 @@ class OutboundRelay:
                 out.append(await self._fetch_one(session, item, token))
         return out
 
-    async def _fetch_one(self, session: aiohttp.ClientSession, item: dict[str, Any],
-                         token: str | None) -> Attachment:
+    async def _fetch_one(
+        self, session: aiohttp.ClientSession, item: dict[str, Any], token: str | None
+    ) -> Attachment:
         name = item.get("name")
         if item.get("contentType") == "application/vnd.microsoft.teams.file.download.info":
             # A file from SharePoint/OneDrive: the download URL is pre-authorized.
@@ -239,20 +312,28 @@ class OutboundRelay:
             async with session.get(url, headers=headers) as resp:
                 if resp.status != 200:
                     raise AttachmentError(
-                        f"Teams refused the download of {name or 'an attachment'} (HTTP {resp.status})")
+                        f"Teams refused the download of {name or 'an attachment'} "
+                        f"(HTTP {resp.status})"
+                    )
                 if (resp.content_length or 0) > MAX_DOWNLOAD:
                     raise AttachmentError(f"{name or 'the attachment'} is too large")
-                mime = item.get("contentType") if "/" in (item.get("contentType") or "") and \
-                    not item.get("contentType", "").startswith("application/vnd.microsoft") \
+                mime = (
+                    item.get("contentType")
+                    if "/" in (item.get("contentType") or "")
+                    and not item.get("contentType", "").startswith("application/vnd.microsoft")
                     else resp.content_type
+                )
                 data = await resp.read()
         except aiohttp.ClientError as exc:
-            raise AttachmentError(f"the download of {name or 'an attachment'} failed: {exc}") from None
+            raise AttachmentError(
+                f"the download of {name or 'an attachment'} failed: {exc}"
+            ) from None
         if mime in (None, "", "image/*"):
             mime = resp.content_type or "application/octet-stream"
         sha, size = await self._archive.put_media_bytes(data, mime_type=mime)
-        return Attachment(sha256=sha, mime_type=mime, size=size, filename=name,
-                          blob=media_blob_name(sha))
+        return Attachment(
+            sha256=sha, mime_type=mime, size=size, filename=name, blob=media_blob_name(sha)
+        )
 
 
 def _send_type(attachments: Sequence[Attachment]) -> str:

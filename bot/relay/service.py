@@ -37,8 +37,14 @@ class Relay:
     templates: dict[str, Template]
 
 
-def install_relay(app: web.Application, settings: Settings, archive: Archive, *,
-                  gate_key: web.AppKey, listeners: list) -> Relay:
+def install_relay(
+    app: web.Application,
+    settings: Settings,
+    archive: Archive,
+    *,
+    gate_key: web.AppKey,
+    listeners: list,
+) -> Relay:
     """Add ``POST /api/messages``, ``GET /api/media/{sha256}``, the inbound listener and the
     relay worker to ``app``. The outbound gate is read from ``app[gate_key]`` at each use, so
     governance may set it after this call."""
@@ -47,14 +53,19 @@ def install_relay(app: web.Application, settings: Settings, archive: Archive, *,
         templates = load_templates(extra.get("WABRIDGE_TEMPLATES_FILE"))
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
-    public_url = extra.get("WABRIDGE_PUBLIC_URL") or \
-        f"http://{'localhost' if settings.host in ('0.0.0.0', '') else settings.host}:{settings.port}"
+    public_url = (
+        extra.get("WABRIDGE_PUBLIC_URL") or f"http://{_public_host(settings.host)}:{settings.port}"
+    )
     adapter = create_adapter(settings)
 
     def make_sender(where: dict[str, Any]) -> BotConnectorSender:
-        return BotConnectorSender(adapter, app_id=settings.app_id,
-                                  service_url=where["service_url"],
-                                  tenant_id=where.get("tenant_id"), bot_id=where.get("bot_id"))
+        return BotConnectorSender(
+            adapter,
+            app_id=settings.app_id,
+            service_url=where["service_url"],
+            tenant_id=where.get("tenant_id"),
+            bot_id=where.get("bot_id"),
+        )
 
     links = MediaLinks(archive, public_url)
 
@@ -67,18 +78,27 @@ def install_relay(app: web.Application, settings: Settings, archive: Archive, *,
         return app[gate_key]
 
     inbound = InboundRelay(
-        archive, make_sender, links, lambda: templates,
+        archive,
+        make_sender,
+        links,
+        lambda: templates,
         poll_interval=float(extra.get("WABRIDGE_RELAY_POLL_SECONDS") or 2.0),
     )
     retry = float(extra.get("WABRIDGE_SEND_RETRY_SECONDS") or 1.0)
     outbound = OutboundRelay(
-        archive, whatsapp=whatsapp, gate=gate, templates=lambda: templates,
-        make_sender=make_sender, business_number_id=settings.whatsapp_phone_number_id,
+        archive,
+        whatsapp=whatsapp,
+        gate=gate,
+        templates=lambda: templates,
+        make_sender=make_sender,
+        business_number_id=settings.whatsapp_phone_number_id,
         bot_token=functools.partial(_bot_token, settings),
         retry_delays=(retry, retry * 2, retry * 4),
     )
     bot = WabridgeBot(
-        archive, outbound, templates=lambda: templates,
+        archive,
+        outbound,
+        templates=lambda: templates,
         business_number_id=settings.whatsapp_phone_number_id,
         open_thread=functools.partial(open_thread_for_new_contact, inbound),
     )
@@ -105,7 +125,12 @@ async def _bot_token(settings: Settings) -> str | None:
     from botframework.connector.auth import MicrosoftAppCredentials
 
     credentials = MicrosoftAppCredentials(
-        settings.app_id, settings.app_password,
+        settings.app_id,
+        settings.app_password,
         channel_auth_tenant=settings.app_tenant_id or None,
     )
     return await asyncio.to_thread(credentials.get_access_token)
+
+
+def _public_host(host: str) -> str:
+    return "localhost" if host in ("0.0.0.0", "", "::") else host

@@ -36,7 +36,7 @@ class Template:
     def render(self, params: Sequence[str]) -> str:
         text = self.description or self.name
         for i, value in enumerate(params, start=1):
-            text = text.replace("{{%d}}" % i, value)
+            text = text.replace(f"{{{{{i}}}}}", value)
         return text
 
 
@@ -57,9 +57,12 @@ def load_templates(path: str | None) -> dict[str, Template]:
         if not isinstance(name, str) or not name:
             raise TemplateError(f"WABRIDGE_TEMPLATES_FILE {path}: template #{number} has no name")
         if not isinstance(params, int) or params < 0:
-            raise TemplateError(f"WABRIDGE_TEMPLATES_FILE {path}: template {name}: params must be >= 0")
-        templates[name] = Template(name, str(item.get("language") or "en_US"), params,
-                                   str(item.get("description") or ""))
+            raise TemplateError(
+                f"WABRIDGE_TEMPLATES_FILE {path}: template {name}: params must be >= 0"
+            )
+        templates[name] = Template(
+            name, str(item.get("language") or "en_US"), params, str(item.get("description") or "")
+        )
     return templates
 
 

@@ -44,8 +44,10 @@ def create_adapter(settings: Settings) -> CloudAdapter:
     anonymous activities and posts without a token.
     """
     config = _SdkConfiguration(
-        APP_ID=settings.app_id, APP_PASSWORD=settings.app_password,
-        APP_TYPE=settings.app_type, APP_TENANTID=settings.app_tenant_id,
+        APP_ID=settings.app_id,
+        APP_PASSWORD=settings.app_password,
+        APP_TYPE=settings.app_type,
+        APP_TENANTID=settings.app_tenant_id,
     )
     return CloudAdapter(ConfigurationBotFrameworkAuthentication(config))
 

@@ -21,14 +21,22 @@ STATUS_RANK = {"accepted": 0, "sent": 1, "delivered": 2, "read": 3, "failed": 4}
 
 
 def message(text: str, attachments: Iterable[dict[str, Any]] = ()) -> dict[str, Any]:
-    return {"type": "message", "text": text, "textFormat": "markdown",
-            "attachments": list(attachments)}
+    return {
+        "type": "message",
+        "text": text,
+        "textFormat": "markdown",
+        "attachments": list(attachments),
+    }
 
 
-def adaptive(body: list[dict[str, Any]], actions: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def adaptive(
+    body: list[dict[str, Any]], actions: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
     content: dict[str, Any] = {
-        "type": "AdaptiveCard", "version": "1.4",
-        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json", "body": body,
+        "type": "AdaptiveCard",
+        "version": "1.4",
+        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+        "body": body,
     }
     if actions:
         content["actions"] = actions
@@ -42,7 +50,9 @@ def contact_label(record: Record) -> str:
     return f"{name} ({number})" if name else number
 
 
-def inbound_post(record: Record, media: list[tuple[Any, str]], map_link: str | None) -> dict[str, Any]:
+def inbound_post(
+    record: Record, media: list[tuple[Any, str]], map_link: str | None
+) -> dict[str, Any]:
     """An inbound WhatsApp event as a Teams post: who, what, media inline or as file cards.
 
     ``media`` pairs each attachment with its signed download link.
@@ -71,14 +81,17 @@ def media_card(attachment: Any, link: str) -> dict[str, Any]:
     mime = attachment.mime_type or "application/octet-stream"
     name = attachment.filename or mime
     if mime.startswith("image/"):
-        body = [{"type": "Image", "url": link, "altText": attachment.caption or name,
-                 "size": "Large"}]
+        body = [
+            {"type": "Image", "url": link, "altText": attachment.caption or name, "size": "Large"}
+        ]
         if attachment.caption:
             body.append({"type": "TextBlock", "text": attachment.caption, "wrap": True})
         return adaptive(body)
     size = f", {attachment.size} bytes" if attachment.size else ""
-    body = [{"type": "TextBlock", "text": f"📎 {name}", "weight": "Bolder", "wrap": True},
-            {"type": "TextBlock", "text": f"{mime}{size}", "isSubtle": True, "spacing": "None"}]
+    body = [
+        {"type": "TextBlock", "text": f"📎 {name}", "weight": "Bolder", "wrap": True},
+        {"type": "TextBlock", "text": f"{mime}{size}", "isSubtle": True, "spacing": "None"},
+    ]
     if attachment.caption:
         body.append({"type": "TextBlock", "text": attachment.caption, "wrap": True})
     return adaptive(body, [{"type": "Action.OpenUrl", "title": "Download", "url": link}])
@@ -87,8 +100,15 @@ def media_card(attachment: Any, link: str) -> dict[str, Any]:
 def status_card(status: str, *, to: str, detail: str | None = None) -> dict[str, Any]:
     """The bot's one reply per outbound message; its status line is updated in place."""
     line = STATUS_LABELS.get(status, status)
-    body = [{"type": "TextBlock", "text": f"{line} to {to}", "wrap": True, "isSubtle": True,
-             "size": "Small"}]
+    body = [
+        {
+            "type": "TextBlock",
+            "text": f"{line} to {to}",
+            "wrap": True,
+            "isSubtle": True,
+            "size": "Small",
+        }
+    ]
     if detail:
         body.append({"type": "TextBlock", "text": detail, "wrap": True, "size": "Small"})
     return message("", [adaptive(body)])
@@ -96,8 +116,10 @@ def status_card(status: str, *, to: str, detail: str | None = None) -> dict[str,
 
 def window_closed(templates: dict[str, Template]) -> dict[str, Any]:
     """Error 131047: the 24-hour customer-service window is closed; offer the templates."""
-    text = ("⚠ Not delivered: this contact has not written in the last 24 hours, and WhatsApp "
-            "only lets a business start a conversation again with an approved template.")
+    text = (
+        "⚠ Not delivered: this contact has not written in the last 24 hours, and WhatsApp "
+        "only lets a business start a conversation again with an approved template."
+    )
     if templates:
         lines = "\n".join(
             f"- `{t.usage()}`" + (f" — {t.description}" if t.description else "")

@@ -32,8 +32,12 @@ class WabridgeBot(TeamsActivityHandler):
     """Routes each Teams activity; all state is read from and written to the archive's store."""
 
     def __init__(
-        self, archive: Archive, outbound: OutboundRelay, *,
-        templates: Callable[[], dict[str, Template]], business_number_id: str,
+        self,
+        archive: Archive,
+        outbound: OutboundRelay,
+        *,
+        templates: Callable[[], dict[str, Template]],
+        business_number_id: str,
         open_thread: Callable[..., Any],
     ) -> None:
         super().__init__()
@@ -60,16 +64,23 @@ class WabridgeBot(TeamsActivityHandler):
         elif conversation_type == "personal" or conversation_type is None:
             await self._personal_message(turn_context, activity, text)
 
-    async def _channel_message(self, turn_context: TurnContext, activity: dict[str, Any],
-                               text: str) -> None:
+    async def _channel_message(
+        self, turn_context: TurnContext, activity: dict[str, Any], text: str
+    ) -> None:
         conversation_id = activity["conversation"]["id"]
         mapped = await read_json(self._archive.store, teams_thread_doc(conversation_id))
         if mapped is not None:
-            thread_doc_value = await read_json(self._archive.store, thread_doc(mapped["conversation"]))
+            thread_doc_value = await read_json(
+                self._archive.store, thread_doc(mapped["conversation"])
+            )
             if thread_doc_value is None:
                 return
-            thread = Thread(mapped["conversation"], thread_doc_value["wa_id"],
-                            thread_doc_value["thread_id"], thread_doc_value)
+            thread = Thread(
+                mapped["conversation"],
+                thread_doc_value["wa_id"],
+                thread_doc_value["thread_id"],
+                thread_doc_value,
+            )
             employee = await self._employee(turn_context)
             template = None
             if text.lower().startswith("template ") or text.lower() == "template":
@@ -88,14 +99,17 @@ class WabridgeBot(TeamsActivityHandler):
 
     async def _setup(self, turn_context: TurnContext, activity: dict[str, Any]) -> None:
         channel_data = activity.get("channelData") or {}
-        channel_id = (channel_data.get("channel") or {}).get("id") or channel_data.get("teamsChannelId")
+        channel_id = (channel_data.get("channel") or {}).get("id") or channel_data.get(
+            "teamsChannelId"
+        )
         if not channel_id:
             channel_id = activity["conversation"]["id"].split(";")[0]
         binding = {
             "channel_id": channel_id,
-            "team_id": (channel_data.get("team") or {}).get("id") or channel_data.get("teamsTeamId"),
+            "team_id": (channel_data.get("team") or {}).get("id")
+            or channel_data.get("teamsTeamId"),
             "tenant_id": (channel_data.get("tenant") or {}).get("id")
-                         or (activity.get("conversation") or {}).get("tenantId"),
+            or (activity.get("conversation") or {}).get("tenantId"),
             "service_url": activity.get("serviceUrl"),
             "bot_id": (activity.get("recipient") or {}).get("id"),
             "bot_name": (activity.get("recipient") or {}).get("name"),
@@ -104,38 +118,54 @@ class WabridgeBot(TeamsActivityHandler):
         }
         employee = await self._employee(turn_context)
         record = Record(
-            conversation=None, platform="teams", direction="internal", kind="system",
-            type="inbox_bound", source_id=activity.get("id"), sent_at=now_rfc3339(),
-            captured_at="", sender=Party(employee.object_id, employee.name, "teams", employee.upn),
-            text=f"WhatsApp inbox bound to channel {channel_id}", raw=activity,
+            conversation=None,
+            platform="teams",
+            direction="internal",
+            kind="system",
+            type="inbox_bound",
+            source_id=activity.get("id"),
+            sent_at=now_rfc3339(),
+            captured_at="",
+            sender=Party(employee.object_id, employee.name, "teams", employee.upn),
+            text=f"WhatsApp inbox bound to channel {channel_id}",
+            raw=activity,
         )
         await self._archive.put(record, event_key("teams", "setup", activity.get("id")))
         await write_json(self._archive.store, INBOX, binding)
-        await turn_context.send_activity(Activity(
-            type="message",
-            text="✅ This channel is now the WhatsApp inbox. Each WhatsApp contact gets its own "
-                 "thread here; reply in a thread to answer that contact.",
-        ))
+        await turn_context.send_activity(
+            Activity(
+                type="message",
+                text="✅ This channel is now the WhatsApp inbox. Each WhatsApp contact gets its "
+                "own "
+                "thread here; reply in a thread to answer that contact.",
+            )
+        )
 
-    async def _personal_message(self, turn_context: TurnContext, activity: dict[str, Any],
-                                text: str) -> None:
+    async def _personal_message(
+        self, turn_context: TurnContext, activity: dict[str, Any], text: str
+    ) -> None:
         words = text.split()
         if words and words[0].lower() == "new":
             await self._new_contact(turn_context, activity, text)
             return
         await turn_context.send_activity(Activity().deserialize(cards.help_text()))
 
-    async def _new_contact(self, turn_context: TurnContext, activity: dict[str, Any],
-                           text: str) -> None:
+    async def _new_contact(
+        self, turn_context: TurnContext, activity: dict[str, Any], text: str
+    ) -> None:
         try:
             words = shlex.split(text)
         except ValueError as exc:
             await turn_context.send_activity(Activity(type="message", text=f"⚠ {exc}"))
             return
         if len(words) < 3 or not _E164.match(words[1]):
-            await turn_context.send_activity(Activity(
-                type="message", text="Usage: new +E164 TEMPLATE [params] — e.g. "
-                                     "`new +4915112345678 follow_up Ann`"))
+            await turn_context.send_activity(
+                Activity(
+                    type="message",
+                    text="Usage: new +E164 TEMPLATE [params] — e.g. "
+                    "`new +4915112345678 follow_up Ann`",
+                )
+            )
             return
         number = words[1].lstrip("+")
         try:
@@ -145,20 +175,38 @@ class WabridgeBot(TeamsActivityHandler):
             return
         binding = await read_json(self._archive.store, INBOX)
         if binding is None:
-            await turn_context.send_activity(Activity(
-                type="message", text="⚠ No WhatsApp inbox is set up yet: send `setup` in the "
-                                     "channel that should be the inbox."))
+            await turn_context.send_activity(
+                Activity(
+                    type="message",
+                    text="⚠ No WhatsApp inbox is set up yet: send `setup` in the "
+                    "channel that should be the inbox.",
+                )
+            )
             return
         conversation = make_conversation_id(self._business_number_id or "business", number)
-        thread = await self._open_thread(conversation, number, binding,
-                                         started_by=activity.get("from", {}).get("name"),
-                                         template=template, params=words[3:])
+        thread = await self._open_thread(
+            conversation,
+            number,
+            binding,
+            started_by=activity.get("from", {}).get("name"),
+            template=template,
+            params=words[3:],
+        )
         employee = await self._employee(turn_context)
-        await self._outbound.reply(activity, thread, employee,
-                                   text=template.render(words[3:]), template=(template, words[3:]))
-        await turn_context.send_activity(Activity(
-            type="message", text=f"Started a conversation with +{number}; it continues in its "
-                                 "thread in the WhatsApp inbox."))
+        await self._outbound.reply(
+            activity,
+            thread,
+            employee,
+            text=template.render(words[3:]),
+            template=(template, words[3:]),
+        )
+        await turn_context.send_activity(
+            Activity(
+                type="message",
+                text=f"Started a conversation with +{number}; it continues in its "
+                "thread in the WhatsApp inbox.",
+            )
+        )
 
     # -- edits and deletions --------------------------------------------------------------------
     async def on_teams_message_edit(self, turn_context: TurnContext) -> None:
@@ -169,33 +217,40 @@ class WabridgeBot(TeamsActivityHandler):
 
     async def _change(self, turn_context: TurnContext) -> None:
         activity = activity_dict(turn_context)
-        mapped = await read_json(self._archive.store,
-                                 teams_thread_doc((activity.get("conversation") or {}).get("id", "")))
+        mapped = await read_json(
+            self._archive.store,
+            teams_thread_doc((activity.get("conversation") or {}).get("id", "")),
+        )
         if mapped is None:
             return
         thread = await read_json(self._archive.store, thread_doc(mapped["conversation"]))
         employee = await self._employee(turn_context)
         record = employee_change_record(
-            activity, conversation=mapped["conversation"],
+            activity,
+            conversation=mapped["conversation"],
             contact=Party((thread or {}).get("wa_id") or "unknown", None, "whatsapp"),
             upn=employee.upn,
         )
-        await self._archive.put(record, event_key("teams", record.kind, activity.get("id"),
-                                                  activity.get("timestamp")))
+        await self._archive.put(
+            record, event_key("teams", record.kind, activity.get("id"), activity.get("timestamp"))
+        )
 
     # -- installation ---------------------------------------------------------------------------
-    async def on_teams_members_added(self, teams_members_added: list[ChannelAccount], team_info,
-                                     turn_context: TurnContext) -> None:
+    async def on_teams_members_added(
+        self, teams_members_added: list[ChannelAccount], team_info, turn_context: TurnContext
+    ) -> None:
         bot_id = turn_context.activity.recipient.id if turn_context.activity.recipient else None
         if not any(m.id == bot_id for m in teams_members_added):
             return
         if await read_json(self._archive.store, INBOX) is not None:
             return
-        await turn_context.send_activity(Activity(
-            type="message",
-            text="Hello! No WhatsApp inbox is set up yet. A team owner can send `setup` in the "
-                 "channel that should receive WhatsApp conversations.",
-        ))
+        await turn_context.send_activity(
+            Activity(
+                type="message",
+                text="Hello! No WhatsApp inbox is set up yet. A team owner can send `setup` in the "
+                "channel that should receive WhatsApp conversations.",
+            )
+        )
 
     # -- who is writing -------------------------------------------------------------------------
     async def _employee(self, turn_context: TurnContext) -> Employee:
@@ -207,8 +262,11 @@ class WabridgeBot(TeamsActivityHandler):
             upn = member.user_principal_name or member.email
         except Exception as exc:  # the directory lookup is best effort; the object id is enough
             log.info("no UPN for %s: %s", object_id, exc)
-        tenant = (turn_context.activity.conversation.tenant_id
-                  if turn_context.activity.conversation else None)
+        tenant = (
+            turn_context.activity.conversation.tenant_id
+            if turn_context.activity.conversation
+            else None
+        )
         return Employee(object_id=object_id, name=sender.name, upn=upn, tenant_id=tenant)
 
 
@@ -219,6 +277,7 @@ def activity_dict(turn_context: TurnContext) -> dict[str, Any]:
     if raw is not None and raw.get("id") == activity.id and raw.get("type") == activity.type:
         return raw
     out = activity.serialize()
-    out["entities"] = [{"type": e.type, **(e.additional_properties or {})}
-                       for e in activity.entities or ()]
+    out["entities"] = [
+        {"type": e.type, **(e.additional_properties or {})} for e in activity.entities or ()
+    ]
     return out

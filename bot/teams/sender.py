@@ -21,8 +21,13 @@ class BotConnectorSender:
     """Posts as the bot into Teams, at the service URL stored with the inbox binding."""
 
     def __init__(
-        self, adapter: CloudAdapter, *, app_id: str, service_url: str,
-        tenant_id: str | None = None, bot_id: str | None = None,
+        self,
+        adapter: CloudAdapter,
+        *,
+        app_id: str,
+        service_url: str,
+        tenant_id: str | None = None,
+        bot_id: str | None = None,
     ) -> None:
         self._adapter = adapter
         self._app_id = app_id
@@ -31,12 +36,14 @@ class BotConnectorSender:
         self._bot_id = bot_id or app_id
 
     async def post_new_thread(self, channel_id: str, activity: dict[str, Any]) -> tuple[str, str]:
-        """Start a thread in ``channel_id``: returns ``(thread conversation id, root activity id)``."""
+        """Start a thread in ``channel_id``; returns ``(thread conversation id, root id)``."""
         params = ConversationParameters(
             is_group=True,
             bot=ChannelAccount(id=self._bot_id),
-            channel_data={"channel": {"id": channel_id},
-                          **({"tenant": {"id": self._tenant_id}} if self._tenant_id else {})},
+            channel_data={
+                "channel": {"id": channel_id},
+                **({"tenant": {"id": self._tenant_id}} if self._tenant_id else {}),
+            },
             activity=Activity().deserialize(activity),
             tenant_id=self._tenant_id,
         )
@@ -47,7 +54,10 @@ class BotConnectorSender:
             created["activity"] = context.activity.id
 
         await self._adapter.create_conversation(
-            self._app_id, created_callback, params, channel_id=TEAMS_CHANNEL,
+            self._app_id,
+            created_callback,
+            params,
+            channel_id=TEAMS_CHANNEL,
             service_url=self._service_url,
         )
         conversation = created["conversation"]
@@ -90,7 +100,9 @@ class BotConnectorSender:
             service_url=self._service_url,
             bot=ChannelAccount(id=self._bot_id),
             conversation=ConversationAccount(
-                id=conversation_id, is_group=True, conversation_type="channel",
+                id=conversation_id,
+                is_group=True,
+                conversation_type="channel",
                 tenant_id=self._tenant_id,
             ),
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,11 +38,12 @@ description = "Hello from Contoso"
 """
 
 
-async def wait_for(predicate: Callable[[], Any], *, timeout: float = 20.0,
-                   what: str = "condition") -> Any:
+async def wait_for(
+    predicate: Callable[[], Any], *, limit: float = 20.0, what: str = "condition"
+) -> Any:
     """Poll until ``predicate()`` is truthy (an async predicate is awaited); fail on timeout."""
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
+    deadline = loop.time() + limit
     while True:
         value = predicate()
         if asyncio.iscoroutine(value):
@@ -88,8 +89,9 @@ class World:
     tmp: Path
     services: list[Service] = field(default_factory=list)
 
-    async def start_service(self, configure: Callable[[Any], None] | None = None,
-                            **overrides: str) -> Service:
+    async def start_service(
+        self, configure: Callable[[Any], None] | None = None, **overrides: str
+    ) -> Service:
         port = free_port()
         env = {**self.env, "PORT": str(port), **overrides}
         settings = Settings.from_env(env)
@@ -103,17 +105,28 @@ class World:
 
     async def stop(self) -> None:
         for service in self.services:
-            await service.server.stop()
+            try:
+                await asyncio.wait_for(service.server.stop(), 20)
+            except TimeoutError:
+                import sys
+                for task in asyncio.all_tasks():
+                    task.print_stack(file=sys.stderr)
+                raise
 
     # -- Teams side -----------------------------------------------------------------------------
-    async def teams(self, service: Service, activity: dict[str, Any], *,
-                    token: str | None = None) -> int:
+    async def teams(
+        self, service: Service, activity: dict[str, Any], *, token: str | None = None
+    ) -> int:
         resp = await post_activity(self.session, service.url, activity, token=token)
         return resp.status
 
     async def setup_inbox(self, service: Service, user: TeamsUser = ANN) -> None:
-        status = await self.teams(service, user.channel_message(
-            "setup", service_url=self.connector.url, channel_id=CHANNEL, mention_bot=True))
+        status = await self.teams(
+            service,
+            user.channel_message(
+                "setup", service_url=self.connector.url, channel_id=CHANNEL, mention_bot=True
+            ),
+        )
         assert status in (200, 201)
 
     async def register(self, service: Service, user: TeamsUser = ANN) -> None:
@@ -122,8 +135,9 @@ class World:
 
     # -- WhatsApp side --------------------------------------------------------------------------
     async def webhook(self, service: Service, payload: dict[str, Any]) -> int:
-        status, _ = await post_webhook(self.session, f"{service.url}/api/whatsapp", payload,
-                                       app_secret=self.meta.app_secret)
+        status, _ = await post_webhook(
+            self.session, f"{service.url}/api/whatsapp", payload, app_secret=self.meta.app_secret
+        )
         return status
 
     async def deliver(self, service: Service, payload: dict[str, Any]) -> int:
@@ -145,4 +159,3 @@ class World:
 
     def thread_posts(self) -> dict[str, list]:
         return {tid: self.connector.posts_in(tid) for tid in self.connector.threads}
-

@@ -25,9 +25,13 @@ async def test_media_location_reaction_and_contacts_show_in_the_contacts_thread(
 
     for name in ("image", "document", "location", "contacts", "reaction"):
         assert await world.deliver(service, load(name)) == 200
-    await wait_for(lambda: world.connector.threads and sum(
-        len(world.connector.posts_in(t)) for t in world.connector.threads) == 5,
-        what="five posts")
+    await wait_for(
+        lambda: (
+            world.connector.threads
+            and sum(len(world.connector.posts_in(t)) for t in world.connector.threads) == 5
+        ),
+        what="five posts",
+    )
     (thread,) = world.connector.threads
     image, document, location, contacts, reaction = world.connector.posts_in(thread)
 
@@ -48,10 +52,12 @@ async def test_media_location_reaction_and_contacts_show_in_the_contacts_thread(
 
     assert picture["url"].startswith(service.url + "/api/media/")
     status, body, _ = await wait_for(
-        lambda: _ok(fetch(picture["url"])), what="image archived and served")
+        lambda: _ok(fetch(picture["url"])), what="image archived and served"
+    )
     assert body == media_bytes("image")
     status, body, disposition = await wait_for(
-        lambda: _ok(fetch(download["url"])), what="document served")
+        lambda: _ok(fetch(download["url"])), what="document served"
+    )
     assert body == media_bytes("document") and "statement-q3.pdf" in disposition
     forged = re.sub(r"sig=[^&]+", "sig=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", picture["url"])
     assert (await fetch(forged))[0] == 403

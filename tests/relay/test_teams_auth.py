@@ -13,8 +13,14 @@ def _unsigned_jwt() -> str:
         return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
 
     header = part({"alg": "RS256", "typ": "JWT", "kid": "not-a-microsoft-key"})
-    claims = part({"iss": "https://api.botframework.com", "aud": "11111111-2222-3333-4444-555555555555",
-                   "exp": 4102444800, "nbf": 0})
+    claims = part(
+        {
+            "iss": "https://api.botframework.com",
+            "aud": "11111111-2222-3333-4444-555555555555",
+            "exp": 4102444800,
+            "nbf": 0,
+        }
+    )
     return f"{header}.{claims}.{base64.urlsafe_b64encode(b'forged').decode().rstrip('=')}"
 
 
