@@ -92,7 +92,7 @@ class World:
     async def start_service(
         self, configure: Callable[[Any], None] | None = None, **overrides: str
     ) -> Service:
-        port = free_port()
+        port = int(overrides.pop("PORT", 0)) or free_port()
         env = {**self.env, "PORT": str(port), **overrides}
         settings = Settings.from_env(env)
         app = create_app(settings)
@@ -109,6 +109,7 @@ class World:
                 await asyncio.wait_for(service.server.stop(), 20)
             except TimeoutError:
                 import sys
+
                 for task in asyncio.all_tasks():
                     task.print_stack(file=sys.stderr)
                 raise
