@@ -44,6 +44,17 @@ def luhn_valid(digits: str) -> bool:
     return total % 10 == 0
 
 
+def plausible_card_prefix(digits: str) -> bool:
+    """Issuer prefixes of the card networks (Visa 4, Mastercard 51-55 and 2221-2720, Amex 34/37,
+    Discover/UnionPay/Maestro 6, JCB/Diners 3, Maestro 50/56-58): cuts false positives such as
+    dates and order numbers that happen to pass the Luhn check."""
+    if digits[:1] in ("3", "4", "6"):
+        return True
+    if digits[:1] == "5":
+        return True
+    return digits[:1] == "2" and 2221 <= int(digits[:4]) <= 2720
+
+
 def iban_valid(iban: str) -> bool:
     """ISO 13616: the country's length (where known) and mod-97 of the rearranged number is 1."""
     compact = re.sub(r"\s", "", iban).upper()
@@ -58,11 +69,12 @@ def iban_valid(iban: str) -> bool:
 
 
 def find_payment_cards(text: str) -> list[str]:
-    """Card-number-like digit runs (13-19 digits) that pass the Luhn check."""
+    """Digit runs of 13-19 digits with a card network's prefix that pass the Luhn check."""
     found = []
     for match in _CARD_CANDIDATE.finditer(text or ""):
         digits = re.sub(r"\D", "", match.group())
-        if 13 <= len(digits) <= 19 and luhn_valid(digits) and len(set(digits)) > 1:
+        if (13 <= len(digits) <= 19 and plausible_card_prefix(digits) and luhn_valid(digits)
+                and len(set(digits)) > 1):
             found.append(match.group())
     return found
 

@@ -151,9 +151,9 @@ class UserRegistry:
         pending = doc.get("pending_audit") or []
         if not pending:
             return
-        for data in pending:
-            record = Record.from_dict(data)
-            await self.archive.put(record, dedupe_key_for(record))
+        records = [Record.from_dict(data) for data in pending]
+        for start in range(0, len(records), 64):
+            await self.archive.put_many([(r, dedupe_key_for(r)) for r in records[start:start + 64]])
         done = {d["id"] for d in pending}
 
         def forget(current: dict) -> tuple[dict | None, None]:

@@ -4,14 +4,16 @@ A real aiohttp server. Routes (``base_url`` ends in ``/v1.0`` like Graph's):
 
 - ``POST /{tenant}/oauth2/v2.0/token`` (outside ``/v1.0``): the client-credentials grant;
   checks ``client_id``/``client_secret`` against the registered app and issues a bearer token.
+  Served over HTTPS too (``authority_url``) with a test certificate, because azure-identity's
+  ``ClientSecretCredential`` accepts only an https authority: the production credential class
+  is driven against the fake, trusting the certificate through ``connection_verify`` (in
+  process) or ``SSL_CERT_FILE`` (a ``wabridge`` subprocess, with ``AZURE_AUTHORITY_HOST``).
 - ``GET /v1.0/groups/{id}/transitiveMembers/graph.user`` (also ``microsoft.graph.user``, and
   ``/transitiveMembers`` with nested groups among the users): ``$top``, ``$select``, paging with
   ``@odata.nextLink`` (an opaque ``$skiptoken``), bearer-checked (401 otherwise), Graph's error
   body on failure, 404 ``Request_ResourceNotFound`` for an unknown group.
 
 Failures (:meth:`MsGraphFake.fail_page`) make one page answer an error status, for N calls.
-:class:`FakeEntraCredential` is an ``AsyncTokenCredential`` that gets its token from the
-fake's token endpoint over HTTP, the way azure-identity's client-secret credential does.
 """
 
 from __future__ import annotations
@@ -24,7 +26,6 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-import aiohttp
 from aiohttp import web
 
 API_VERSION = "v1.0"
@@ -46,7 +47,9 @@ class DirectoryUser:
         return full
 
 
-def make_users(count: int, *, domain: str = "contoso.example", start: int = 0) -> list[DirectoryUser]:
+def make_users(
+    count: int, *, domain: str = "contoso.example", start: int = 0
+) -> list[DirectoryUser]:
     """``count`` made-up directory users with stable GUIDs."""
     return [
         DirectoryUser(str(uuid.UUID(int=0x5EED0000_0000_4000_8000_000000000000 + i)),
@@ -71,10 +74,14 @@ class MsGraphFake:
     apps: dict[str, str] = field(default_factory=dict)  # client id -> secret
     page_size_cap: int = 100
     tokens: set[str] = field(default_factory=set)
-    requests: list[tuple[str, str, bool]] = field(default_factory=list)  # method, path+query, authed
+    #: (method, path with query, whether the bearer token was valid) of each Graph request
+    requests: list[tuple[str, str, bool]] = field(default_factory=list)
     failures: list[PageFailure] = field(default_factory=list)
+    tls: Any = None  # a tests.support.tls.LoopbackCert: also serve HTTPS
+    token_requests: int = 0
     _runner: web.AppRunner | None = None
     _port: int = 0
+    _tls_port: int = 0
 
     async def __aenter__(self) -> MsGraphFake:
         return await self.start()
@@ -86,12 +93,18 @@ class MsGraphFake:
         app = web.Application()
         app.router.add_post("/{tenant}/oauth2/v2.0/token", self._token)
         app.router.add_get(f"/{API_VERSION}/groups/{{group}}/transitiveMembers", self._members)
-        app.router.add_get(f"/{API_VERSION}/groups/{{group}}/transitiveMembers/{{cast}}", self._members)
+        app.router.add_get(
+            f"/{API_VERSION}/groups/{{group}}/transitiveMembers/{{cast}}", self._members
+        )
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
         await site.start()
-        self._port = site._server.sockets[0].getsockname()[1]  # aiohttp has no public accessor
+        self._port = _bound_port(site)
+        if self.tls is not None:
+            tls_site = web.TCPSite(self._runner, host, 0, ssl_context=self.tls.server_context())
+            await tls_site.start()
+            self._tls_port = _bound_port(tls_site)
         return self
 
     async def stop(self) -> None:
@@ -104,11 +117,20 @@ class MsGraphFake:
         return f"http://127.0.0.1:{self._port}"
 
     @property
+    def authority_url(self) -> str:
+        """The HTTPS root serving the token endpoint (``AZURE_AUTHORITY_HOST``)."""
+        if not self._tls_port:
+            raise RuntimeError("start the fake with tls= to serve the token endpoint over HTTPS")
+        return f"https://127.0.0.1:{self._tls_port}"
+
+    @property
     def base_url(self) -> str:
         """What ``GRAPH_URL`` is set to."""
         return f"{self.root_url}/{API_VERSION}"
 
-    def register_app(self, client_id: str | None = None, secret: str | None = None) -> tuple[str, str]:
+    def register_app(
+        self, client_id: str | None = None, secret: str | None = None
+    ) -> tuple[str, str]:
         client_id = client_id or str(uuid.uuid4())
         secret = secret or secrets.token_urlsafe(24)
         self.apps[client_id] = secret
@@ -124,6 +146,7 @@ class MsGraphFake:
 
     # -- routes ----------------------------------------------------------------------------
     async def _token(self, request: web.Request) -> web.Response:
+        self.token_requests += 1
         form = await request.post()
         client_id, secret = form.get("client_id"), form.get("client_secret")
         if form.get("grant_type") != "client_credentials":
@@ -131,7 +154,8 @@ class MsGraphFake:
         if client_id not in self.apps or not secrets.compare_digest(
             str(secret or ""), self.apps[client_id]
         ):
-            return _oauth_error(401, "invalid_client", "AADSTS7000215: Invalid client secret provided.")
+            return _oauth_error(401, "invalid_client",
+                                "AADSTS7000215: Invalid client secret provided.")
         if form.get("scope") != "https://graph.microsoft.com/.default":
             return _oauth_error(400, "invalid_scope", f"AADSTS70011: bad scope {form.get('scope')}")
         return web.json_response({"token_type": "Bearer", "expires_in": 3599,
@@ -205,6 +229,10 @@ class MsGraphFake:
         return out
 
 
+def _bound_port(site: web.TCPSite) -> int:
+    return site._server.sockets[0].getsockname()[1]  # aiohttp has no public accessor
+
+
 def _encode_skiptoken(offset: int) -> str:
     return base64.urlsafe_b64encode(json.dumps({"o": offset}).encode()).decode().rstrip("=")
 
@@ -227,42 +255,3 @@ def _graph_error(status: int, code: str, message: str) -> web.Response:
 def _oauth_error(status: int, error: str, description: str) -> web.Response:
     return web.json_response({"error": error, "error_description": description,
                               "error_codes": [7000215]}, status=status)
-
-
-class FakeEntraCredential:
-    """An ``AsyncTokenCredential`` using the client-credentials grant against the fake.
-
-    azure-identity's ``ClientSecretCredential`` insists on an https authority, so tests use
-    this one: it speaks the same token request over plain loopback HTTP.
-    """
-
-    def __init__(self, token_url: str, client_id: str, client_secret: str) -> None:
-        self.token_url = token_url
-        self.client_id = client_id
-        self.client_secret = client_secret
-        self.requests = 0
-
-    async def get_token(self, *scopes: str, **kwargs: Any):
-        from azure.core.credentials import AccessToken
-
-        self.requests += 1
-        async with aiohttp.ClientSession() as session:
-            async with session.post(self.token_url, data={
-                "grant_type": "client_credentials", "client_id": self.client_id,
-                "client_secret": self.client_secret, "scope": " ".join(scopes),
-            }) as response:
-                body = await response.json()
-                if response.status != 200:
-                    from azure.core.exceptions import ClientAuthenticationError
-
-                    raise ClientAuthenticationError(body.get("error_description", "token refused"))
-        return AccessToken(body["access_token"], int(time.time()) + int(body["expires_in"]))
-
-    async def close(self) -> None:
-        return None
-
-    async def __aenter__(self) -> FakeEntraCredential:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        return None
