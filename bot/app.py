@@ -6,6 +6,7 @@ import logging
 
 from aiohttp import web
 
+from bot.governance.service import install_governance
 from bot.settings import Settings
 from bridge.archive import Archive
 from bridge.errors import ArchiveUnavailable
@@ -41,6 +42,7 @@ def create_app(settings: Settings, *, store: ArchiveStore | None = None) -> web.
     app[SETTINGS] = settings
     app[ARCHIVE] = Archive(store or settings.archive.open_store())
     app[INBOUND_LISTENERS] = []
+    install_governance(app, settings, app[ARCHIVE])
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
 

@@ -147,6 +147,7 @@ def cmd_remove(args: argparse.Namespace) -> int:
 
 def _registry_call(args: argparse.Namespace, call) -> RegistryChange:
     async def body(archive: Archive) -> RegistryChange:
+        await archive.store.ensure_ready()  # the first change may precede the service's first run
         return await call(UserRegistry(archive))
 
     try:
@@ -206,6 +207,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
     graph_url = args.graph_url or env.get("GRAPH_URL") or None
 
     async def body(archive: Archive) -> RegistryChange:
+        await archive.store.ensure_ready()
         directory = GraphDirectory(credential, base_url=graph_url)
         try:
             return await sync_group(UserRegistry(archive), directory, args.group,

@@ -52,11 +52,9 @@ def contacts_from_records(records: Iterable[dict[str, Any]]) -> dict[str, Contac
     contacts: dict[str, Contact] = {}
     ordered = sorted(records, key=lambda r: (r.get("sent_at") or "", r.get("id") or ""))
     for record in ordered:
-        if record.get("platform") != "whatsapp":
-            continue
         direction, kind = record.get("direction"), record.get("kind")
         sent_at = record.get("sent_at")
-        if direction == "inbound":
+        if direction == "inbound" and record.get("platform") == "whatsapp":
             sender = record.get("sender") or {}
             wa_id = sender.get("id")
             if not wa_id:
@@ -79,12 +77,21 @@ def contacts_from_records(records: Iterable[dict[str, Any]]) -> dict[str, Contac
                     )
                 if record.get("type") in TEMPLATE_REPLY_TYPES and not contact.template_reply_record:
                     contact.template_reply_record = record.get("id")
-        elif direction == "outbound" and kind == "message":
+        elif direction == "outbound" and kind == "message" and _counts_as_sent(record):
             for wa_id in _outbound_contacts(record):
                 contact = contacts.get(wa_id)
                 if contact is not None:
                     contact.messages_out += 1
     return contacts
+
+
+def _counts_as_sent(record: dict[str, Any]) -> bool:
+    """An employee's message (Teams side), or a message sent from elsewhere (an echo of the
+    WhatsApp Business app). The Cloud API send result of a relayed message is linked to the
+    employee's record (``relates_to``) and is not counted twice."""
+    if record.get("platform") == "teams":
+        return True
+    return not record.get("relates_to")
 
 
 def _outbound_contacts(record: dict[str, Any]) -> list[str]:
@@ -107,6 +114,6 @@ async def load_contacts(archive: Archive) -> dict[str, Contact]:
             doc = json.loads(data)
         except ValueError:
             continue
-        if doc.get("platform") == "whatsapp":
+        if doc.get("direction") in ("inbound", "outbound"):
             docs.append(doc)
     return contacts_from_records(docs)
