@@ -59,9 +59,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     report = commands.add_parser(
         "report", help="CSV: acknowledgements, message counts, last activity",
         description=(
-            "CSV of authorized employees: when each acknowledged which policy version, messages "
-            "sent, flagged and blocked, and last activity. The current policy version comes from "
-            "--policy-file or WABRIDGE_POLICY_FILE."
+            "CSV of authorized employees: when each acknowledged which policy version, their "
+            "messages (attempts), how many were sent, flagged, blocked or refused, and their last "
+            "activity. The current policy version comes from --policy-file or "
+            "WABRIDGE_POLICY_FILE."
         ),
     )
     report.add_argument("--out", metavar="FILE", help="write the CSV here instead of stdout")
@@ -169,7 +170,7 @@ def cmd_report(args: argparse.Namespace) -> int:
                 doc = json.loads(data)
             except ValueError:
                 continue
-            if doc.get("platform") == "teams":
+            if doc.get("platform") == "teams" or doc.get("direction") == "outbound":
                 docs.append(doc)
         return users, docs
 

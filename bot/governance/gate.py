@@ -43,9 +43,10 @@ class GovernanceGate:
     """Decides about each outbound message of an employee; see the module docstring.
 
     ``held`` dicts given to :meth:`check_outbound` must be JSON-serializable (they are stored).
-    If they carry ``activity_id`` (the Teams activity), a redelivered activity is neither held
-    twice nor archived twice; ``conversation`` (the WhatsApp conversation id) and ``record_id``
-    (the employee's own archived message) are copied into the policy records when present.
+    ``conversation`` (the WhatsApp conversation id) and ``record_id`` (the employee's own
+    archived message, linked through ``relates_to``) go into the policy records when present;
+    ``activity_id`` (the Teams activity) becomes their ``source_id``. Either of the last two
+    makes a redelivered activity neither held twice nor archived twice.
     """
 
     def __init__(
@@ -166,7 +167,7 @@ class GovernanceGate:
         item.setdefault("text", text)
         item.setdefault("mime_types", list(mime_types))
         entry = await self.held.hold(user.object_id, policy.version, item,
-                                     dedupe_key=_activity_id(held))
+                                     dedupe_key=_hold_key(held))
         record = await self._archive(
             POLICY_HELD, employee, user, held, text=text,
             summary=(f"Held until {user.upn} accepts WhatsApp policy version {policy.version}"),
@@ -235,12 +236,25 @@ class GovernanceGate:
                  "upn": user.upn if user else employee.upn,
                  "policy_version": self.policy.version if self.policy else None, **raw},
         ).sealed()
-        return (await self.archive.put(record, dedupe_key_for(record, decision))).record
+        if activity or not related:
+            key = dedupe_key_for(record, decision)
+        else:  # the employee's archived message is one per activity: key the decision by it
+            key = event_key("policy", decision, related)
+        return (await self.archive.put(record, key)).record
 
 
 def _activity_id(held: dict[str, Any]) -> str | None:
     value = held.get("activity_id")
     return value if isinstance(value, str) and value else None
+
+
+def _hold_key(held: dict[str, Any]) -> str | None:
+    """What makes a held message unique: its Teams activity, or the employee's record of it."""
+    activity = _activity_id(held)
+    if activity:
+        return f"activity:{activity}"
+    record_id = held.get("record_id")
+    return f"record:{record_id}" if isinstance(record_id, str) and record_id else None
 
 
 def _party(employee: Employee, user: AuthorizedUser | None) -> Party:

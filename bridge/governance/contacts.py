@@ -86,12 +86,9 @@ def contacts_from_records(records: Iterable[dict[str, Any]]) -> dict[str, Contac
 
 
 def _counts_as_sent(record: dict[str, Any]) -> bool:
-    """An employee's message (Teams side), or a message sent from elsewhere (an echo of the
-    WhatsApp Business app). The Cloud API send result of a relayed message is linked to the
-    employee's record (``relates_to``) and is not counted twice."""
-    if record.get("platform") == "teams":
-        return True
-    return not record.get("relates_to")
+    """What reached the contact: the Cloud API's send results and the business app's echoes
+    (WhatsApp side), not the employees' Teams-side attempts, which may have been blocked."""
+    return record.get("platform") == "whatsapp"
 
 
 def _outbound_contacts(record: dict[str, Any]) -> list[str]:

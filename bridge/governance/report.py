@@ -19,46 +19,61 @@ POLICY_BLOCK = "block"
 REPORT_COLUMNS = [
     "object_id", "upn", "display_name", "added_by", "added_at", "source",
     "current_policy_version", "acknowledged_current", "acknowledgements",
-    "messages_sent", "messages_flagged", "messages_blocked", "last_activity",
+    "messages", "sent", "flagged", "blocked", "refused", "last_activity",
 ]
 
 
 @dataclass
 class _Activity:
     acks: dict[str, str] = field(default_factory=dict)
+    messages: int = 0
     sent: int = 0
     flagged: int = 0
     blocked: int = 0
+    refused: int = 0
     last: str | None = None
 
 
 def activity_by_employee(records: Iterable[Mapping[str, Any]]) -> dict[str, _Activity]:
-    """Per Entra object id: acknowledged versions (earliest time), counts and last activity."""
+    """Per Entra object id: acknowledged versions (earliest time), counts, last activity.
+
+    ``messages`` are the employee's own archived messages (every attempt); ``sent`` the Cloud
+    API send results linked to them (``relates_to``), ``flagged`` those of them with findings;
+    ``blocked`` and ``refused`` the ``policy`` records of those decisions.
+    """
+    records = list(records)
     out: dict[str, _Activity] = {}
+    own: dict[str, str] = {}  # the employee's message record id -> object id
     for record in records:
-        if record.get("platform") != "teams":
-            continue
         sender = record.get("sender") or {}
         oid = (sender.get("id") or "").lower()
-        if not oid or sender.get("platform") != "teams":
+        if (record.get("platform") != "teams" or sender.get("platform") != "teams" or not oid
+                or record.get("kind") == "audit"):  # an audit's sender is the administrator
             continue
-        kind, rtype = record.get("kind"), record.get("type")
-        if kind == "audit":
-            continue  # an audit record's sender is the administrator, not their activity
         act = out.setdefault(oid, _Activity())
         sent_at = record.get("sent_at") or ""
         if act.last is None or sent_at > act.last:
             act.last = sent_at
+        kind, rtype = record.get("kind"), record.get("type")
         if kind == "message" and record.get("direction") == "outbound":
-            act.sent += 1
-            if record.get("flags"):
-                act.flagged += 1
+            act.messages += 1
+            if record.get("id"):
+                own[record["id"]] = oid
         elif kind == "policy" and rtype == POLICY_BLOCK:
             act.blocked += 1
+        elif kind == "policy" and rtype == POLICY_REFUSAL:
+            act.refused += 1
         elif kind == "policy" and rtype == POLICY_ACKNOWLEDGEMENT:
             version = str((record.get("raw") or {}).get("policy_version") or "")
             if version and (version not in act.acks or sent_at < act.acks[version]):
                 act.acks[version] = sent_at
+    for record in records:
+        if (record.get("platform") == "whatsapp" and record.get("direction") == "outbound"
+                and record.get("kind") == "message" and record.get("relates_to") in own):
+            act = out[own[record["relates_to"]]]
+            act.sent += 1
+            if record.get("flags"):
+                act.flagged += 1
     return out
 
 
@@ -80,8 +95,9 @@ def users_report_rows(
                 "" if current_version is None else ("yes" if current_version in act.acks else "no")
             ),
             "acknowledgements": acks,
-            "messages_sent": str(act.sent), "messages_flagged": str(act.flagged),
-            "messages_blocked": str(act.blocked), "last_activity": act.last or "",
+            "messages": str(act.messages), "sent": str(act.sent), "flagged": str(act.flagged),
+            "blocked": str(act.blocked), "refused": str(act.refused),
+            "last_activity": act.last or "",
         })
     return rows
 

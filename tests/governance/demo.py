@@ -30,13 +30,24 @@ def inbound(wa_id: str, name: str, text: str, wamid: str, sent_at: str,
     )
 
 
-def outbound(employee: Employee, upn: str, text: str, activity: str, sent_at: str,
-             flags: tuple[Flag, ...] = ()) -> Record:
+def employee_message(employee: Employee, upn: str, text: str, activity: str,
+                     sent_at: str) -> Record:
+    """The employee's own message as the relay archives it (before the gate decides)."""
     return Record(
         conversation=CONVERSATION, platform="teams", direction="outbound", kind="message",
-        type="text", source_id=activity, sent_at=sent_at, captured_at="",
+        type="message", source_id=activity, sent_at=sent_at, captured_at="",
         sender=Party(employee.object_id, employee.name, "teams", upn),
-        recipients=(Party(CONTACT, "Sam Carter", "whatsapp"),), text=text, flags=flags,
+        recipients=(Party(CONTACT, None, "whatsapp"),), text=text, raw={"demo": True},
+    ).sealed()
+
+
+def send_result(employee_record: Record, wamid: str, flags: tuple[Flag, ...] = ()) -> Record:
+    """The Cloud API send of a relayed message, linked to the employee's record."""
+    return Record(
+        conversation=CONVERSATION, platform="whatsapp", direction="outbound", kind="message",
+        type="text", source_id=wamid, sent_at=employee_record.sent_at, captured_at="",
+        sender=Party(PNID, None, "whatsapp"), recipients=(Party(CONTACT, None, "whatsapp"),),
+        text=employee_record.text, relates_to=employee_record.id, flags=flags,
         raw={"demo": True},
     )
 
@@ -60,23 +71,27 @@ async def build_demo_archive(archive: Archive) -> None:
     ):
         await archive.put(record, dedupe_key_for(record))
 
-    await gate.check_outbound(ANA, text="Good morning Sam", mime_types=[],
-                              held={"conversation": CONVERSATION, "activity_id": "demo-a1"})
-    await gate.accept_policy(ANA, "2026-10")
+    async def attempt(employee: Employee, text: str, activity: str, gate: GovernanceGate,
+                      accept: str | None = None) -> None:
+        own = employee_message(employee, f"{employee.name.split()[0].lower()}@contoso.example",
+                               text, activity, now_rfc3339())
+        await archive.put(own, dedupe_key_for(own))
+        held = {"conversation": CONVERSATION, "record_id": own.id, "text": text}
+        decision = await gate.check_outbound(employee, text=text, mime_types=[], held=held)
+        sends: list[tuple[dict, tuple]] = []
+        if decision.action == "relay":
+            sends.append((held, decision.flags))
+        if accept:
+            sends += [(h, tuple(Flag(**f) for f in h.get("flags") or ()))
+                      for h in await gate.accept_policy(employee, accept)]
+        for _held, flags in sends:
+            result = send_result(own, f"wamid.demo-{activity}", flags)
+            await archive.put(result, dedupe_key_for(result))
+
+    await attempt(ANA, "Good morning Sam", "demo-a1", gate, accept="2026-10")
     gate = GovernanceGate(archive, policy, registry_ttl=0)
-    await gate.check_outbound(ANA, text="Your account is open", mime_types=[],
-                              held={"conversation": CONVERSATION, "activity_id": "demo-a2"})
-    await gate.accept_policy(ANA, "2026-11")
-    now = now_rfc3339()
-    for record in (
-        outbound(ANA, "ana@contoso.example", "Good morning Sam", "demo-a1", now),
-        outbound(ANA, "ana@contoso.example", "Your account is open", "demo-a2", now),
-        outbound(ANA, "ana@contoso.example", "These are guaranteed returns", "demo-a3", now,
-                 (Flag("promissory", "flag", "Promissory language"),)),
-    ):
-        await archive.put(record, dedupe_key_for(record))
-    await gate.check_outbound(ANA, text="Card 4111 1111 1111 1111", mime_types=[],
-                              held={"conversation": CONVERSATION, "activity_id": "demo-a4"})
-    await gate.check_outbound(
-        Employee("0b7e3f1e-9999-4a4a-9c9c-00000000e0e0", name="Eve"), text="hi", mime_types=[],
-        held={"conversation": CONVERSATION, "activity_id": "demo-e1"})
+    await attempt(ANA, "Your account is open", "demo-a2", gate, accept="2026-11")
+    await attempt(ANA, "These are guaranteed returns", "demo-a3", gate)
+    await attempt(ANA, "Card 4111 1111 1111 1111", "demo-a4", gate)
+    await attempt(Employee("0b7e3f1e-9999-4a4a-9c9c-00000000e0e0", name="Eve Unlisted"), "hi",
+                  "demo-e1", gate)

@@ -92,8 +92,8 @@ def test_users_report_and_contacts_on_a_demo_archive(cli_env, capsys, monkeypatc
     assert ana["object_id"] == ANA.object_id and ben["object_id"] == BEN.object_id
     assert ana["acknowledged_current"] == "yes" and ben["acknowledged_current"] == "no"
     assert [a.split("@")[0] for a in ana["acknowledgements"].split("; ")] == ["2026-10", "2026-11"]
-    counts = (ana["messages_sent"], ana["messages_flagged"], ana["messages_blocked"])
-    assert counts == ("3", "1", "1")
+    counts = (ana["messages"], ana["sent"], ana["flagged"], ana["blocked"], ana["refused"])
+    assert counts == ("4", "3", "1", "1", "0")
     assert ana["last_activity"] and ben["last_activity"] == ""
     assert ana["added_by"] == "cli:admin"
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 
+import pytest
+
 from bot.governance.cards import ACCEPT_ACTION, accepted_version
 from bot.governance.gate import GovernanceGate
 from bot.ports import Employee
@@ -82,11 +84,12 @@ async def test_racing_accepts_release_the_held_messages_once(archive):
     assert sorted(released) == ["m0", "m1", "m2"]
 
 
-async def test_a_redelivered_activity_is_held_once(archive):
+@pytest.mark.parametrize("held", [{"activity_id": "same"}, {"record_id": "01JDEMO0000000000000000000"}])
+async def test_a_redelivered_activity_is_held_once(archive, held):
     await _registered(archive, ANA)
     gate = _gate(archive)
     for _ in range(2):
-        await gate.check_outbound(ANA, text="m", mime_types=[], held={"activity_id": "same"})
+        await gate.check_outbound(ANA, text="m", mime_types=[], held=dict(held))
     assert len(await gate.held.pending(ANA.object_id)) == 1
     assert len([r for r in await records_of(archive, "policy")
                 if r["type"] == "acknowledgement_required"]) == 1
