@@ -18,6 +18,11 @@ ARCHIVE = web.AppKey("archive", Archive)
 SETTINGS = web.AppKey("settings", Settings)
 #: Callbacks run with each inbound delivery's durable records (see ``bot.ports.InboundListener``).
 INBOUND_LISTENERS = web.AppKey("inbound_listeners", list)
+#: Governance at the moment of sending (``bot.ports.OutboundGate``): the registry of
+#: authorized users, the policy acknowledgement and the lexicon (``bot.governance.gate``).
+OUTBOUND_GATE = web.AppKey("outbound_gate", object)
+#: The Teams relay's parts (``bot.relay.service.Relay``).
+RELAY = web.AppKey("relay", object)
 
 #: Meta documents webhook payloads of up to 3 MB; accept 3 MiB and refuse larger with 413.
 MAX_BODY = 3 * 1024 * 1024
@@ -42,9 +47,17 @@ def create_app(settings: Settings, *, store: ArchiveStore | None = None) -> web.
     app[SETTINGS] = settings
     app[ARCHIVE] = Archive(store or settings.archive.open_store())
     app[INBOUND_LISTENERS] = []
-    install_governance(app, settings, app[ARCHIVE])
+    from bot.relay.service import install_relay
+
+    app[OUTBOUND_GATE] = install_governance(app, settings, app[ARCHIVE])
+    app[RELAY] = install_relay(app, settings, app[ARCHIVE], gate_key=OUTBOUND_GATE,
+                               listeners=app[INBOUND_LISTENERS])
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+
+    from bot.whatsapp.webhook import setup_whatsapp
+
+    setup_whatsapp(app)
 
     async def startup(app: web.Application) -> None:
         try:

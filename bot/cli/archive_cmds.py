@@ -8,6 +8,7 @@ import sys
 from collections import Counter
 
 from bot.cli.common import CliError, add_archive_option, run_with_archive
+from bot.cli.pending_cmd import add_pending_command
 from bridge.archive import Archive
 from bridge.errors import RecordNotFound
 from bridge.query import RecordQuery, matches, parse_time_bound, sort_key
@@ -41,6 +42,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     verify.add_argument("--skip-media", action="store_true", help="do not re-hash media bytes")
     add_archive_option(verify)
     verify.set_defaults(func=cmd_verify)
+
+    add_pending_command(commands)
 
     stats = commands.add_parser("stats", help="counts by kind, platform, direction")
     add_archive_option(stats)
