@@ -1,7 +1,8 @@
 """The Adaptive Card that asks an employee to accept the WhatsApp policy.
 
 Accept is an ``Action.Submit``: Teams sends a message activity whose ``value`` is the action's
-data; :func:`accepted_version` recognizes it and returns the version being accepted.
+data, ``{"wabridge": "accept_policy", "version": …}``, which the Teams handler passes to
+``OutboundGate.accept_policy``; :func:`accepted_version` recognizes it.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from typing import Any
 
 from bridge.governance.policy import Policy
 
-ACCEPT_ACTION = "wabridge.accept_policy"
+ACCEPT_ACTION = "accept_policy"
 CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
 
 
@@ -35,7 +36,7 @@ def policy_card(policy: Policy, *, held: bool = True) -> dict[str, Any]:
         "body": body,
         "actions": [{
             "type": "Action.Submit", "title": "Accept",
-            "data": {"action": ACCEPT_ACTION, "policy_version": policy.version,
+            "data": {"wabridge": ACCEPT_ACTION, "version": policy.version,
                      "policy_sha256": policy.text_sha256},
         }],
     }
@@ -48,8 +49,8 @@ def card_attachment(card: dict[str, Any]) -> dict[str, Any]:
 
 def accepted_version(value: Any) -> str | None:
     """The policy version an Accept click (an activity's ``value``) accepts, else None."""
-    if isinstance(value, dict) and value.get("action") == ACCEPT_ACTION:
-        version = value.get("policy_version")
+    if isinstance(value, dict) and value.get("wabridge") == ACCEPT_ACTION:
+        version = value.get("version")
         if isinstance(version, str) and version:
             return version
     return None

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from bot.governance.cards import policy_card
+from bot.governance.cards import card_attachment, policy_card
 from bot.ports import Employee, GateDecision
 from bridge.archive import Archive, dedupe_key_for
 from bridge.governance.acknowledgements import Acknowledgement, Acknowledgements, HeldMessages
@@ -141,10 +141,8 @@ class GovernanceGate:
     # -- decisions -------------------------------------------------------------------------
     async def _refuse(self, employee: Employee, text: str, held: dict[str, Any]) -> GateDecision:
         contact = (self.policy.contact if self.policy and self.policy.contact else DEFAULT_CONTACT)
-        message = (
-            "Sorry, you are not registered to send WhatsApp messages from Teams, so this message "
-            f"was not sent. Please ask {contact} to add you."
-        )
+        message = (f"you are not registered to send WhatsApp messages from Teams. "
+                   f"Please ask {contact} to add you.")
         record = await self._archive(
             POLICY_REFUSAL, employee, None, held, text=text,
             summary=f"Refused: {employee.upn or employee.object_id} is not an authorized user",
@@ -155,12 +153,14 @@ class GovernanceGate:
     async def _hold(self, employee, user, policy, text, mime_types, held) -> GateDecision:
         findings = policy.findings(text, "outbound", mime_types)
         blocking = [f for f in findings if f.action == "block"]
-        card = policy_card(policy, held=not blocking)
+        card = card_attachment(policy_card(policy, held=not blocking))
         if blocking:
             # It could never be sent: say so at once rather than after the Accept.
             decision = await self._archive_block(employee, user, blocking, findings, text, held)
             return GateDecision(
-                "acknowledge", message=decision.message, card=policy_card(policy, held=False),
+                "acknowledge", card=card,
+                message=(f"Not sent: {decision.message} Please also read and accept the "
+                         f"WhatsApp policy (version {policy.version})."),
                 flags=decision.flags, records=decision.records,
             )
         item = dict(held)
@@ -189,7 +189,7 @@ class GovernanceGate:
     async def _archive_block(self, employee, user, blocking: list[Finding],
                              findings: list[Finding], text: str, held) -> GateDecision:
         reasons = "; ".join(f"rule '{f.rule}': {f.reason}" for f in blocking)
-        message = f"Not sent. This message breaks the WhatsApp policy ({reasons})."
+        message = f"this message breaks the WhatsApp policy ({reasons})."
         flags = tuple(f.flag() for f in findings)
         record = await self._archive(
             POLICY_BLOCK, employee, user, held, text=text, flags=flags,

@@ -51,8 +51,9 @@ async def test_first_use_holds_until_accept_then_releases_exactly_once(archive):
     held = {"conversation": CONV, "activity_id": "act-2", "reply_to": "x"}
     decision = await gate.check_outbound(ANA, text="Hi Mr Smith", mime_types=[], held=held)
     assert decision.action == "acknowledge"
-    assert accepted_version(decision.card["actions"][0]["data"]) == "2026-11"
-    assert decision.card["actions"][0]["data"]["action"] == ACCEPT_ACTION
+    assert decision.card["contentType"] == "application/vnd.microsoft.card.adaptive"
+    data = decision.card["content"]["actions"][0]["data"]
+    assert accepted_version(data) == "2026-11" and data["wabridge"] == ACCEPT_ACTION
     assert "WhatsApp use at Contoso" in str(decision.card)
 
     # Another instance (or a restart) handles the Accept: the held message is durable.
