@@ -10,6 +10,7 @@ import pytest
 from bot.governance.directory import GraphDirectory, credential_from_env
 from bridge.archive import Archive
 from tests.fakes.ms_graph import MsGraphFake
+from tests.relay.conftest import connector, world  # noqa: F401 - the relay's fixtures
 from tests.support.tls import make_loopback_cert
 
 POLICY_FILE = Path(__file__).resolve().parents[1] / "data" / "governance" / "policy.toml"
