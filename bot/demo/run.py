@@ -23,8 +23,8 @@ from bot.loopback.connector import FakeBotConnector, TeamsUser, post_activity
 from bot.loopback.meta_graph import delivery, post_webhook, status_delivery, text_delivery
 from bot.loopback.server import LoopbackServer
 from bot.relay.docs import read_json, teams_thread_doc
-from bot.relay.gate import register_employee
 from bot.settings import Settings
+from bridge.governance.registry import Member, UserRegistry
 
 CHANNEL = "19:whatsapp-inbox@thread.tacv2"
 CONTACT = "15555550123"
@@ -68,8 +68,10 @@ async def play(archive_dir: str) -> None:
         async with aiohttp.ClientSession() as http:
             print(f"wabridge demo: service on {service.url}, archive {archive_dir}")
             print(f"  (stand-ins: Meta Graph API {meta.base_url}, Bot Connector {connector.url})")
-            await register_employee(archive, EMPLOYEE.object_id, EMPLOYEE.upn, EMPLOYEE.name)
-            say(f"registered employee {EMPLOYEE.upn} (allow-list, no policy file: policy-free)")
+            await UserRegistry(archive).add(
+                Member(EMPLOYEE.object_id, EMPLOYEE.upn, EMPLOYEE.name), by="wabridge demo"
+            )
+            say(f"authorized employee {EMPLOYEE.upn} (like `wabridge users add`; no policy file)")
 
             await post_activity(
                 http,

@@ -13,7 +13,6 @@ Every document of the relay lives here so that its names and shapes are document
 - ``state/relay/sent/<wamid>.json`` — where an outbound message's status card is
   (``thread_id``, ``activity_id``, ``record_id``, ``conversation``, ``text``).
 - ``state/relay/media-key.json`` — the random key that signs media download links.
-- ``state/registry/employees.json`` — the default gate's allow-list (see ``bot.relay.gate``).
 """
 
 from __future__ import annotations
@@ -29,7 +28,6 @@ from bridge.store.base import ArchiveStore
 
 INBOX = state_blob_name("teams", "inbox")
 MEDIA_KEY = state_blob_name("relay", "media-key")
-EMPLOYEES = state_blob_name("registry", "employees")
 PENDING_PREFIX = "state/relay/pending/"
 
 

@@ -158,7 +158,7 @@ class OutboundRelay:
         """The employee accepted the policy card: send what the gate held for them."""
         held_messages = await self._gate().accept_policy(employee, version)
         for held in held_messages:
-            await self.deliver(held)
+            await self.deliver(held, flags=tuple(held.get("flags") or ()))
         return len(held_messages)
 
     # -- sending --------------------------------------------------------------------------------

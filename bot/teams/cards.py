@@ -73,6 +73,9 @@ def inbound_post(
         line = f"**{who}**: {body}" if body else f"**{who}** sent {record.type or 'a message'}"
     if map_link:
         line += f"\n\n[Open on a map]({map_link})"
+    if record.flags:
+        line += "\n\n⚑ **Flagged by policy**: " + "; ".join(
+            f"{f.rule} ({f.reason})" for f in record.flags)
     attachments = [media_card(att, link) for att, link in media]
     return message(line, attachments)
 

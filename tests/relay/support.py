@@ -13,9 +13,9 @@ import aiohttp
 
 from bot.app import ARCHIVE, INBOUND_LISTENERS, create_app
 from bot.loopback.server import LoopbackServer
-from bot.relay.gate import register_employee
 from bot.settings import Settings
 from bridge.archive import Archive
+from bridge.governance.registry import Member, UserRegistry
 from bridge.record import Record
 from tests.fakes.bot_connector import FakeBotConnector, TeamsUser, post_activity
 from tests.fakes.meta_graph import MetaGraphFake, post_webhook
@@ -132,7 +132,8 @@ class World:
 
     async def register(self, service: Service, user: TeamsUser = ANN) -> None:
         self.connector.add_member(user.object_id, user.name, user.upn)
-        await register_employee(service.archive, user.object_id, user.upn, user.name)
+        await UserRegistry(service.archive).add(Member(user.object_id, user.upn, user.name),
+                                                by="test")
 
     # -- WhatsApp side --------------------------------------------------------------------------
     async def webhook(self, service: Service, payload: dict[str, Any]) -> int:

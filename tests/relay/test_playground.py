@@ -12,11 +12,11 @@ import asyncio
 import pytest
 
 from bot.relay.docs import INBOX, read_json, teams_thread_doc, thread_doc
-from bot.relay.gate import register_employee
+from bridge.governance.registry import Member, UserRegistry
 from bridge.ids import make_conversation_id
 from tests.fakes.meta_graph import text_delivery
 from tests.relay.support import free_port, wait_for
-from tests.support.playground import CHANNEL, USER_OBJECT_ID, Playground
+from tests.support.playground import CHANNEL, USER_OBJECT_ID, USER_UPN, Playground
 
 SHEENA = "4915112345678"
 
@@ -37,7 +37,9 @@ async def playground_world(world, tmp_path):
 
 async def test_setup_thread_and_reply_through_the_teams_emulator(playground_world):
     world, service, playground = playground_world
-    await register_employee(service.archive, USER_OBJECT_ID)
+    await UserRegistry(service.archive).add(
+        Member(USER_OBJECT_ID, USER_UPN, "Alex Wilber"), by="test"
+    )
 
     async with world.session.post(
         playground.messages_url(CHANNEL), json=playground.message_mentioning_bot("setup")
