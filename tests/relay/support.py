@@ -132,8 +132,9 @@ class World:
 
     async def register(self, service: Service, user: TeamsUser = ANN) -> None:
         self.connector.add_member(user.object_id, user.name, user.upn)
-        await UserRegistry(service.archive).add(Member(user.object_id, user.upn, user.name),
-                                                by="test")
+        await UserRegistry(service.archive).add(
+            Member(user.object_id, user.upn, user.name), by="test"
+        )
 
     # -- WhatsApp side --------------------------------------------------------------------------
     async def webhook(self, service: Service, payload: dict[str, Any]) -> int:

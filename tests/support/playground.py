@@ -21,17 +21,84 @@ CLI = ROOT / "tools" / "node_modules" / "@microsoft" / "m365agentsplayground" / 
 
 #: The mock data the playground starts with (its ``/_internal/v1/config``).
 BOT_ID = "00000000-0000-0000-0000-00000000000011"
+CHANNEL = "team-id"
 BOT_MENTION = "<at>Test Bot</at>"
 USER_ID = "user-id-0"
-USER_OBJECT_ID = "00000000-0000-0000-0000-0000000000020"
+USER_OBJECT_ID = "6f1c2d3e-0000-4000-8000-0000000a1e20"
 USER_UPN = "alexw@example.com"
-CHANNEL = "team-id"
+
+#: The playground's mock data (``.m365agentsplayground.yml`` in its working directory). Its
+#: built-in users' object ids are not GUIDs, which our user registry rightly refuses.
+CONFIG = f"""version: "0.1.1"
+tenantId: 00000000-0000-0000-0000-0000000000001
+bot:
+  id: {BOT_ID}
+  name: Test Bot
+currentUser:
+  id: user-id-0
+  name: Alex Wilber
+  userPrincipleName: alexw@example.com
+  aadObjectId: 6f1c2d3e-0000-4000-8000-0000000a1e20
+  givenName: Alex
+  surname: Wilber
+  email: alexw@example.com
+users:
+  - id: user-id-1
+    name: Megan Bowen
+    userPrincipleName: meganb@example.com
+    aadObjectId: 6f1c2d3e-0000-4000-8000-0000000a1e21
+    givenName: Megan
+    surname: Bowen
+    email: meganb@example.com
+  - id: user-id-2
+    name: Adele Vance
+    userPrincipleName: adelev@example.com
+    aadObjectId: 6f1c2d3e-0000-4000-8000-0000000a1e22
+    givenName: Adele
+    surname: Vance
+    email: adelev@example.com
+  - id: user-id-3
+    name: Isaiah Langer
+    userPrincipleName: isaiah@example.com
+    aadObjectId: 6f1c2d3e-0000-4000-8000-0000000a1e23
+    givenName: Isaiah
+    surname: Langer
+    email: isaiahl@example.com
+  - id: user-id-4
+    name: Patti Fernandez
+    userPrincipleName: pattif@example.com
+    aadObjectId: 6f1c2d3e-0000-4000-8000-0000000a1e24
+    givenName: Patti
+    surname: Fernandez
+    email: pattif@example.com
+  - id: user-id-5
+    name: Lynne Robbins
+    userPrincipleName: lynner@example.com
+    aadObjectId: 6f1c2d3e-0000-4000-8000-0000000a1e25
+    givenName: Lynne
+    surname: Robbins
+    email: lynner@example.com
+personalChat:
+  id: __PERSONAL_CHAT_ID__
+groupChat:
+  id: __GROUP_CHAT_ID__
+  name: Group Chat
+team:
+  id: {CHANNEL}
+  name: My Team
+  aadGroupId: 00000000-0000-0000-0000-000000000031
+  channels:
+    - id: channel-announcements-id
+      name: Announcements
+"""
 
 
 class Playground:
     def __init__(self, workdir: Path, port: int, app_endpoint: str) -> None:
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
+        workdir.mkdir(parents=True, exist_ok=True)
+        (workdir / ".m365agentsplayground.yml").write_text(CONFIG, encoding="utf-8")
         bin_dir = workdir / "bin"
         bin_dir.mkdir(parents=True, exist_ok=True)
         opener = bin_dir / "xdg-open"
