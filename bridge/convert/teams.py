@@ -24,7 +24,8 @@ def plain_text(activity: dict[str, Any]) -> str:
     text = activity.get("text") or ""
     bot_id = (activity.get("recipient") or {}).get("id")
     bot_mentions = {
-        e.get("text") for e in activity.get("entities") or ()
+        e.get("text")
+        for e in activity.get("entities") or ()
         if e.get("type") == "mention" and (e.get("mentioned") or {}).get("id") == bot_id
     }
     for mention in bot_mentions:
@@ -43,7 +44,9 @@ def employee_party(activity: dict[str, Any], *, upn: str | None = None) -> Party
     sender = activity.get("from") or {}
     return Party(
         id=sender.get("aadObjectId") or sender.get("id") or "unknown",
-        name=sender.get("name"), platform="teams", upn=upn,
+        name=sender.get("name"),
+        platform="teams",
+        upn=upn,
     )
 
 
@@ -60,32 +63,57 @@ def sent_at_of(activity: dict[str, Any]) -> str:
 
 
 def employee_message_record(
-    activity: dict[str, Any], *, conversation: str, contact: Party, upn: str | None,
-    attachments: Sequence[Attachment] = (), text: str | None = None,
+    activity: dict[str, Any],
+    *,
+    conversation: str,
+    contact: Party,
+    upn: str | None,
+    attachments: Sequence[Attachment] = (),
+    text: str | None = None,
 ) -> Record:
     """The employee's message in a contact's thread, as sent towards that contact."""
     body = plain_text(activity) if text is None else text
     kind_type = "text" if not attachments else _media_type(attachments)
     return Record(
-        conversation=conversation, platform="teams", direction="outbound", kind="message",
-        type=kind_type, source_id=activity.get("id"), sent_at=sent_at_of(activity),
-        captured_at="", sender=employee_party(activity, upn=upn), recipients=(contact,),
-        text=body or None, attachments=tuple(attachments), raw=activity,
+        conversation=conversation,
+        platform="teams",
+        direction="outbound",
+        kind="message",
+        type=kind_type,
+        source_id=activity.get("id"),
+        sent_at=sent_at_of(activity),
+        captured_at="",
+        sender=employee_party(activity, upn=upn),
+        recipients=(contact,),
+        text=body or None,
+        attachments=tuple(attachments),
+        raw=activity,
     )
 
 
 def employee_change_record(
-    activity: dict[str, Any], *, conversation: str, contact: Party, upn: str | None,
+    activity: dict[str, Any],
+    *,
+    conversation: str,
+    contact: Party,
+    upn: str | None,
 ) -> Record:
     """An edit (``messageUpdate``) or deletion (``messageDelete``) of an employee's message."""
     deleted = activity.get("type") == "messageDelete"
     return Record(
-        conversation=conversation, platform="teams", direction="outbound",
-        kind="delete" if deleted else "edit", type=activity.get("type"),
-        source_id=activity.get("id"), sent_at=sent_at_of(activity), captured_at="",
-        sender=employee_party(activity, upn=upn), recipients=(contact,),
+        conversation=conversation,
+        platform="teams",
+        direction="outbound",
+        kind="delete" if deleted else "edit",
+        type=activity.get("type"),
+        source_id=activity.get("id"),
+        sent_at=sent_at_of(activity),
+        captured_at="",
+        sender=employee_party(activity, upn=upn),
+        recipients=(contact,),
         text=None if deleted else (plain_text(activity) or None),
-        relates_to=activity.get("id"), raw=activity,
+        relates_to=activity.get("id"),
+        raw=activity,
     )
 
 
