@@ -106,9 +106,12 @@ class OutboundRelay:
         )
         if template is not None:
             record = _with_type(record, "template")
-        stored = (
-            await self._archive.put(record, event_key("teams", "message", activity.get("id")))
-        ).record
+        put = await self._archive.put(record, event_key("teams", "message", activity.get("id")))
+        stored = put.record
+        if not put.created:
+            # The Bot Connector redelivered an activity we already took: never send it twice.
+            log.info("Teams activity %s was already relayed", activity.get("id"))
+            return
         poster = self._make_sender(thread.doc)
         if fetch_error:
             await poster.post_reply(
@@ -181,7 +184,7 @@ class OutboundRelay:
                     thread["thread_id"], cards.send_failed(exc.message, exc.code)
                 )
             return None
-        except aiohttp.ClientError as exc:
+        except (aiohttp.ClientError, TimeoutError) as exc:
             await self._archive_error(
                 held, WhatsAppSendError(None, f"Cloud API unreachable: {exc}")
             )

@@ -291,3 +291,17 @@ async def test_queued_messages_survive_a_connector_outage_and_a_restart(world):
     (thread,) = world.connector.threads
     texts = [p.shown_text() for p in bot_posts(world, thread)]
     assert "anyone there?" in texts[0] and "hello??" in texts[1]
+
+
+async def test_a_redelivered_teams_activity_is_sent_once(world):
+    service = await world.start_service()
+    await world.register(service)
+    await world.setup_inbox(service)
+    thread = await open_thread(world, service)
+    message = reply(world, thread, "Only once, please")
+
+    assert await world.teams(service, message) in (200, 201)
+    assert await world.teams(service, message) in (200, 201)
+    assert [m["text"]["body"] for m in world.meta.sent] == ["Only once, please"]
+    records = await world.records(service)
+    assert len([r for r in records if r.platform == "teams" and r.direction == "outbound"]) == 1
