@@ -18,6 +18,7 @@ from bot.relay.outbound import OutboundRelay, Thread
 from bot.relay.templates import Template, TemplateError, choose
 from bot.teams import cards
 from bot.teams.adapter import RAW_ACTIVITY
+from bot.teams.sender import release_connector
 from bridge.archive import Archive
 from bridge.convert.teams import employee_change_record, plain_text
 from bridge.ids import event_key, make_conversation_id
@@ -46,6 +47,12 @@ class WabridgeBot(TeamsActivityHandler):
         self._templates = templates
         self._business_number_id = business_number_id
         self._open_thread = open_thread
+
+    async def on_turn(self, turn_context: TurnContext) -> None:
+        try:
+            await super().on_turn(turn_context)
+        finally:
+            await release_connector(turn_context)
 
     # -- messages -------------------------------------------------------------------------------
     async def on_message_activity(self, turn_context: TurnContext) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from botbuilder.core import TurnContext
@@ -15,6 +16,15 @@ from botbuilder.schema import (
 )
 
 TEAMS_CHANNEL = "msteams"
+
+
+async def release_connector(context: TurnContext) -> None:
+    """Close the turn's Bot Connector client (the SDK opens an HTTP session per turn and
+    leaves it open)."""
+    client = context.turn_state.get(context.adapter.BOT_CONNECTOR_CLIENT_KEY)
+    if client is not None:
+        with contextlib.suppress(Exception):
+            await client.__aexit__(None, None, None)
 
 
 class BotConnectorSender:
@@ -52,6 +62,7 @@ class BotConnectorSender:
         async def created_callback(context: TurnContext) -> None:
             created["conversation"] = context.activity.conversation.id
             created["activity"] = context.activity.id
+            await release_connector(context)
 
         await self._adapter.create_conversation(
             self._app_id,
@@ -71,8 +82,11 @@ class BotConnectorSender:
         sent: dict[str, str] = {}
 
         async def reply(context: TurnContext) -> None:
-            response = await context.send_activity(Activity().deserialize(activity))
-            sent["id"] = response.id if response else ""
+            try:
+                response = await context.send_activity(Activity().deserialize(activity))
+                sent["id"] = response.id if response else ""
+            finally:
+                await release_connector(context)
 
         await self._adapter.continue_conversation(
             self._reference(thread_conversation_id), reply, self._app_id
@@ -88,7 +102,10 @@ class BotConnectorSender:
             replacement = Activity().deserialize(activity)
             replacement.id = activity_id
             replacement.conversation = context.activity.conversation
-            await context.update_activity(replacement)
+            try:
+                await context.update_activity(replacement)
+            finally:
+                await release_connector(context)
 
         await self._adapter.continue_conversation(
             self._reference(thread_conversation_id), update, self._app_id
