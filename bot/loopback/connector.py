@@ -8,6 +8,7 @@ activities, update an activity, get a member, and attachments guarded by a beare
 from __future__ import annotations
 
 import itertools
+import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,6 +29,8 @@ class Post:
     activity: dict[str, Any]
     reply_to: str | None = None
     updates: list[dict[str, Any]] = field(default_factory=list)
+    #: ``time.monotonic()`` when the post arrived (for benchmarks).
+    received_at: float = field(default_factory=time.monotonic)
 
     @property
     def current(self) -> dict[str, Any]:

@@ -137,7 +137,12 @@ class InboundRelay:
                 pass
             self._task = None
 
-    def wake(self) -> None:
+    def wake(self, *, now: bool = False) -> None:
+        """Look at the queues again soon; ``now`` also forgets the backoff of waiting contacts
+        (e.g. once an inbox is bound, everything that waited for one can go)."""
+        if now:
+            self._not_before.clear()
+            self._failures.clear()
         self._wake.set()
 
     async def _run(self) -> None:

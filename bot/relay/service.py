@@ -101,6 +101,7 @@ def install_relay(
         templates=lambda: templates,
         business_number_id=settings.whatsapp_phone_number_id,
         open_thread=functools.partial(open_thread_for_new_contact, inbound),
+        inbox_bound=functools.partial(inbound.wake, now=True),
     )
     relay = Relay(adapter, bot, inbound, outbound, links, templates)
     app.router.add_post("/api/messages", messages_route(adapter, bot))

@@ -40,6 +40,7 @@ class WabridgeBot(TeamsActivityHandler):
         templates: Callable[[], dict[str, Template]],
         business_number_id: str,
         open_thread: Callable[..., Any],
+        inbox_bound: Callable[[], None] = lambda: None,
     ) -> None:
         super().__init__()
         self._archive = archive
@@ -47,6 +48,7 @@ class WabridgeBot(TeamsActivityHandler):
         self._templates = templates
         self._business_number_id = business_number_id
         self._open_thread = open_thread
+        self._inbox_bound = inbox_bound
 
     async def on_turn(self, turn_context: TurnContext) -> None:
         try:
@@ -139,6 +141,7 @@ class WabridgeBot(TeamsActivityHandler):
         )
         await self._archive.put(record, event_key("teams", "setup", activity.get("id")))
         await write_json(self._archive.store, INBOX, binding)
+        self._inbox_bound()
         await turn_context.send_activity(
             Activity(
                 type="message",

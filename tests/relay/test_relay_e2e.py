@@ -305,3 +305,18 @@ async def test_a_redelivered_teams_activity_is_sent_once(world):
     assert [m["text"]["body"] for m in world.meta.sent] == ["Only once, please"]
     records = await world.records(service)
     assert len([r for r in records if r.platform == "teams" and r.direction == "outbound"]) == 1
+
+
+async def test_messages_that_arrive_before_the_inbox_is_bound_wait_for_it(world):
+    service = await world.start_service()
+    await world.register(service)
+    pnid = world.meta.phone_number_id
+    assert await world.deliver(service, text_delivery(pnid, SHEENA, "hello, early bird")) == 200
+    assert await world.deliver(service, text_delivery(pnid, MAX, "me too", name="Max")) == 200
+    await asyncio.sleep(0.5)  # the worker has found no inbox and backs off
+    assert world.connector.threads == {}
+
+    await world.setup_inbox(service)
+    await wait_for(lambda: len(world.connector.threads) == 2, what="both threads")
+    texts = " ".join(p.shown_text() for p in world.connector.posts)
+    assert "hello, early bird" in texts and "me too" in texts
