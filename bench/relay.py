@@ -55,6 +55,15 @@ def ms(value: float) -> str:
     return f"{value * 1000:.0f} ms"
 
 
+async def until_mapped(archive, thread: str) -> None:
+    """The relay records a thread a moment after posting it; replies need that record."""
+    for _ in range(1000):
+        if await read_json(archive.store, teams_thread_doc(thread)):
+            return
+        await asyncio.sleep(0.02)
+    raise RuntimeError(f"thread {thread} was never recorded")
+
+
 async def main(args: argparse.Namespace) -> None:
     meta = await MetaGraphFake().start()
     connector = await FakeBotConnector().start()
@@ -150,8 +159,7 @@ async def main(args: argparse.Namespace) -> None:
             )
 
             for thread in connector.threads:
-                while not await read_json(archive.store, teams_thread_doc(thread)):
-                    await asyncio.sleep(0.02)
+                await until_mapped(archive, thread)
             reply_latency: list[float] = []
 
             async def reply(thread: str) -> None:
