@@ -204,6 +204,21 @@ async def raw_uploads(conn: str, container_name: str, n: int, concurrency: int, 
     return n / elapsed
 
 
+async def ledger_batching(conn: str) -> tuple[int, int]:
+    """(ledger entries, append operations) in the archive: how well group commit batches."""
+    service = BlobServiceClient.from_connection_string(conn)
+    container = service.get_container_client(CONTAINER)
+    entries = appends = 0
+    async for blob in container.list_blobs(name_starts_with="ledger/"):
+        client = container.get_blob_client(blob.name)
+        props = await client.get_blob_properties()
+        appends += props.append_blob_committed_block_count or 0
+        entries += (await (await client.download_blob()).readall()).count(b"\n")
+    await container.close()
+    await service.close()
+    return entries, appends
+
+
 async def time_to_503(url: str, azurite: Azurite, n: int) -> list[tuple[int, float]]:
     """Stop the emulator and time how long deliveries take to be refused (status, seconds)."""
     azurite.stop()
@@ -262,6 +277,7 @@ async def main() -> int:
                 raw_rate, r0, r1 = await measure_raw()
                 ingest_rate, lat, i0, i1 = await measure_ingest()
             rounds.append((ingest_rate, lat, raw_rate, i0, i1, r0, r1))
+        entries, appends = await ledger_batching(azurite.connection_string)
         outage = await time_to_503(url, azurite, 3) if args.outage else []
     finally:
         if proc is not None:
@@ -292,6 +308,8 @@ async def main() -> int:
     p50, p99 = statistics.median(paced_lat) * ms, percentile(paced_lat, 0.99) * ms
     print(f"paced {args.rate:.0f} deliveries/s for {args.seconds:.0f} s: "
           f"ack p50 {p50:.1f} ms, p99 {p99:.1f} ms")
+    print(f"ledger: {entries} entries in {appends} appends "
+          f"({entries / max(appends, 1):.1f} entries per append)")
     if outage:
         print("Azurite stopped: " + ", ".join(f"{status} after {secs:.1f} s" for status, secs in outage))
     return 0
