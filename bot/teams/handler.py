@@ -150,10 +150,17 @@ class WabridgeBot(TeamsActivityHandler):
                                      "channel that should be the inbox."))
             return
         conversation = make_conversation_id(self._business_number_id or "business", number)
+        employee = await self._employee(turn_context)
+        refusal = await self._outbound.refusal(employee, text=template.render(words[3:]),
+                                               conversation=conversation,
+                                               activity_id=activity.get("id"))
+        if refusal:
+            await turn_context.send_activity(Activity(type="message",
+                                                      text=f"⚠ Not sent: {refusal}"))
+            return
         thread = await self._open_thread(conversation, number, binding,
                                          started_by=activity.get("from", {}).get("name"),
                                          template=template, params=words[3:])
-        employee = await self._employee(turn_context)
         await self._outbound.reply(activity, thread, employee,
                                    text=template.render(words[3:]), template=(template, words[3:]))
         await turn_context.send_activity(Activity(
