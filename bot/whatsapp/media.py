@@ -22,8 +22,8 @@ from bot.ports import WhatsAppSendError
 from bot.whatsapp.client import CloudApiClient
 from bridge.archive import Archive, MediaMismatch
 from bridge.errors import ArchiveError, ConcurrentUpdate
-from bridge.ids import STATE_PREFIX, state_blob_name
-from bridge.record import Record, now_rfc3339, parse_rfc3339, rfc3339
+from bridge.ids import STATE_PREFIX, event_key, media_blob_name, state_blob_name
+from bridge.record import Attachment, Record, now_rfc3339, parse_rfc3339, rfc3339
 from bridge.store.base import ArchiveStore
 
 log = logging.getLogger("wabridge.media")
@@ -43,6 +43,7 @@ class PendingMedia:
     mime_type: str | None
     record_id: str
     record_name: str | None = None
+    conversation: str | None = None
     created_at: str = ""
     attempts: int = 0
     next_attempt_at: str = ""
@@ -75,7 +76,9 @@ def media_to_fetch(records: Iterable[Record]) -> list[PendingMedia]:
         for att in record.attachments:
             if not att.media_id:
                 continue
-            item = PendingMedia(att.sha256, att.media_id, att.mime_type, record.id)
+            item = PendingMedia(
+                att.sha256, att.media_id, att.mime_type, record.id, conversation=record.conversation
+            )
             found.setdefault(item.doc_name, item)
     return list(found.values())
 
@@ -126,15 +129,37 @@ class MediaCapture:
         if item.sha256 and await self.archive.has_media(item.sha256):
             return None
         info = await self.client.media_info(item.media_id)
+        mime_type = item.mime_type or info.mime_type or "application/octet-stream"
         chunks = self.client.stream_media(info.url)
         try:
-            return await self.archive.put_media_stream(
-                chunks,
-                expected_sha256=item.sha256,
-                mime_type=item.mime_type or info.mime_type or "application/octet-stream",
+            sha, size = await self.archive.put_media_stream(
+                chunks, expected_sha256=item.sha256, mime_type=mime_type
             )
         finally:
             await chunks.aclose()
+        if item.sha256 is None:
+            await self._link_unannounced(item, sha, size, mime_type)
+        return sha, size
+
+    async def _link_unannounced(self, item: PendingMedia, sha: str, size: int, mime: str) -> None:
+        """The webhook named no hash: record which bytes the media id turned out to be."""
+        record = Record(
+            conversation=item.conversation,
+            platform="whatsapp",
+            direction="internal",
+            kind="system",
+            type="media",
+            source_id=None,
+            sent_at=now_rfc3339(),
+            captured_at="",
+            sender=None,
+            text=f"media {item.media_id} fetched (the webhook gave no hash)",
+            attachments=(
+                Attachment(sha, mime, size, blob=media_blob_name(sha), media_id=item.media_id),
+            ),
+            relates_to=item.record_id,
+        )
+        await self.archive.put(record, event_key("whatsapp", "media", item.media_id, sha))
 
     # -- at webhook time ----------------------------------------------------------------------
     async def capture(self, records: Sequence[Record]) -> None:
@@ -254,6 +279,11 @@ class MediaCapture:
             return False  # another instance took it
         try:
             await self.fetch(item)
+        except asyncio.CancelledError:
+            # Shutting down mid-fetch: release the lease so that the next start resumes at once.
+            with contextlib.suppress(Exception):
+                await asyncio.shield(store.put_doc(name, item.to_json(), etag=etag))
+            raise
         except (WhatsAppSendError, MediaMismatch, ArchiveError, OSError) as exc:
             attempts = item.attempts + 1
             backoff = self.settings.retry_base * 2 ** min(attempts - 1, 20)

@@ -199,3 +199,19 @@ def test_sha256_normalisation() -> None:
     assert normalize_sha256(digest.hexdigest().upper()) == digest.hexdigest()
     assert normalize_sha256("not a hash") is None
     assert normalize_sha256(None) is None
+
+
+def test_every_converted_record_fits_the_published_schema() -> None:
+    import json
+    from pathlib import Path
+
+    import jsonschema
+
+    import bridge
+
+    schema = json.loads(
+        (Path(bridge.__file__).parent / "schema" / "record.schema.json").read_text()
+    )
+    for name in names():
+        for record, _ in convert_delivery(load(name), received_at=RECEIVED):
+            jsonschema.validate(json.loads(record.sealed().canonical()), schema)

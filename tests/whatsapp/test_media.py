@@ -79,6 +79,7 @@ async def test_bytes_not_matching_the_announced_hash_are_not_stored(
     assert pending.sha256 == announced and "mismatch" in pending.last_error
     report = await verify_archive(service.archive)
     assert [w.kind for w in report.warnings] == ["media-pending"]
+    assert "hash mismatch" in report.warnings[0].detail
     # the compliance officer's view of it
     for name, value in archive_location["env"].items():
         monkeypatch.setenv(name, value)
@@ -132,3 +133,50 @@ def test_media_settings_from_env() -> None:
         {"WABRIDGE_MEDIA_QUICK_SECONDS": "0.5", "WABRIDGE_MEDIA_RETRY_SECONDS": "bogus"}
     )
     assert settings.quick_budget == 0.5 and settings.retry_base == MediaSettings.retry_base
+
+
+async def test_large_media_is_streamed_not_held_in_memory(tmp_path, meta_graph) -> None:
+    import tracemalloc
+
+    from bot.whatsapp.client import CloudApiClient
+    from bridge.archive import Archive
+    from bridge.store.local import LocalStore
+
+    size = 48 * 1024 * 1024
+    data = bytes(range(256)) * (size // 256)
+    item = meta_graph.add_media(data, "application/pdf")
+    archive = Archive(LocalStore(tmp_path / "archive"))
+    client = CloudApiClient(
+        graph_url=meta_graph.base_url,
+        access_token=meta_graph.access_token,
+        phone_number_id=meta_graph.phone_number_id,
+    )
+    capture = MediaCapture(archive, client, MediaSettings())
+    tracemalloc.start()
+    try:
+        await capture.fetch(PendingMedia(item.sha256_hex, item.media_id, "application/pdf", "R"))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+        await client.close()
+        await archive.close()
+    stored = tmp_path / "archive" / "media" / item.sha256_hex[:2] / item.sha256_hex
+    assert stored.stat().st_size == size
+    assert peak < size // 4
+
+
+async def test_media_without_an_announced_hash_is_kept_and_linked(service) -> None:
+    data = b"GIF89a sticker without a hash"
+    item = service.fake.add_media(data, "image/gif")
+    payload = document_delivery(item.media_id, item.sha256_hex)
+    payload["entry"][0]["changes"][0]["value"]["messages"][0]["document"].pop("sha256")
+    assert (await service.deliver(payload))[0] == 200
+    assert await wait_until_no_pending(service.archive) == []
+    records = await service.records()
+    [message] = [r for r in records if r["kind"] == "message"]
+    [link] = [r for r in records if r["kind"] == "system"]
+    assert message["attachments"][0]["sha256"] is None
+    assert link["relates_to"] == message["id"]
+    assert link["attachments"][0]["sha256"] == item.sha256_hex
+    assert link["attachments"][0]["media_id"] == item.media_id
+    assert await service.archive.has_media(item.sha256_hex)

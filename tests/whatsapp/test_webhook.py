@@ -175,3 +175,30 @@ async def test_media_record_is_complete_before_the_bytes(service) -> None:
     doc = json.loads((await service.archive.store.get_doc(names_[0])).data)
     assert doc["media_id"] == att["media_id"] and doc["record_id"] == record["id"]
     assert "500" in doc["last_error"]
+
+
+async def test_without_a_secret_only_dev_mode_accepts_unsigned(tmp_path, meta_graph, http) -> None:
+    from dataclasses import replace
+
+    from aiohttp import web
+
+    from bot.app import create_app
+    from bridge.store.local import LocalStore
+    from tests.fakes.meta_graph import post_webhook
+    from tests.whatsapp.conftest import service_settings
+
+    for dev_mode, expected in ((False, 403), (True, 200)):
+        settings = replace(service_settings(meta_graph), whatsapp_app_secret="", dev_mode=dev_mode)
+        app = create_app(settings, store=LocalStore(tmp_path / f"archive-{dev_mode}"))
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]
+        try:
+            status, _ = await post_webhook(
+                http, f"http://127.0.0.1:{port}/api/whatsapp", load("text"), app_secret=None
+            )
+        finally:
+            await runner.cleanup()
+        assert status == expected
