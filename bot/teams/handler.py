@@ -194,29 +194,22 @@ class WabridgeBot(TeamsActivityHandler):
             )
             return
         conversation = make_conversation_id(self._business_number_id or "business", number)
-        thread = await self._open_thread(
-            conversation,
-            number,
-            binding,
-            started_by=activity.get("from", {}).get("name"),
-            template=template,
-            params=words[3:],
-        )
         employee = await self._employee(turn_context)
-        await self._outbound.reply(
-            activity,
-            thread,
-            employee,
-            text=template.render(words[3:]),
-            template=(template, words[3:]),
-        )
-        await turn_context.send_activity(
-            Activity(
-                type="message",
-                text=f"Started a conversation with +{number}; it continues in its "
-                "thread in the WhatsApp inbox.",
-            )
-        )
+        refusal = await self._outbound.refusal(employee, text=template.render(words[3:]),
+                                               conversation=conversation,
+                                               activity_id=activity.get("id"))
+        if refusal:
+            await turn_context.send_activity(Activity(type="message",
+                                                      text=f"⚠ Not sent: {refusal}"))
+            return
+        thread = await self._open_thread(conversation, number, binding,
+                                         started_by=activity.get("from", {}).get("name"),
+                                         template=template, params=words[3:])
+        await self._outbound.reply(activity, thread, employee,
+                                   text=template.render(words[3:]), template=(template, words[3:]))
+        await turn_context.send_activity(Activity(
+            type="message", text=f"Started a conversation with +{number}; it continues in its "
+                                 "thread in the WhatsApp inbox."))
 
     # -- edits and deletions --------------------------------------------------------------------
     async def on_teams_message_edit(self, turn_context: TurnContext) -> None:

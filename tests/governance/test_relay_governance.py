@@ -217,3 +217,21 @@ async def test_a_registry_change_reaches_the_running_service(world, archive_loca
     await world.teams(service, accept(world, thread, "2026-11", user=BOB))
     await wait_for(lambda: len(world.meta.sent) == 1, what="Bob's message sent")
     assert world.meta.sent[0]["text"]["body"] == "second try"
+
+
+async def test_an_unregistered_employee_writing_to_the_bot_is_refused(world):
+    """``new +NUMBER TEMPLATE`` in a personal chat: no thread is opened, nothing is sent."""
+    service = await governed(world)
+    world.connector.add_member(BOB.object_id, BOB.name, BOB.upn)
+    threads_before = set(world.connector.threads)
+    activity = BOB.personal_message(f"new +{SHEENA} hello_world", service_url=world.connector.url)
+    assert await world.teams(service, activity) in (200, 201)
+
+    personal = f"a:personal-{BOB.object_id}"
+    answer = await wait_for(lambda: next((p for p in world.connector.posts
+                                          if p.conversation_id == personal), None),
+                            what="the answer in the personal chat")
+    assert "not registered" in answer.shown_text()
+    assert world.meta.sent == [] and set(world.connector.threads) == threads_before
+    (record,) = policy_records(await world.records(service), "refusal")
+    assert record.sender.id == BOB.object_id and record.source_id == activity["id"]
