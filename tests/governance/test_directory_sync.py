@@ -115,3 +115,19 @@ def test_missing_credentials_are_named():
     assert str(caught.value) == (
         "directory sync needs AZURE_TENANT_ID, AZURE_CLIENT_SECRET (or --managed-identity on an "
         "Azure host)")
+
+
+async def test_the_credential_is_a_managed_identity_when_asked():
+    from azure.identity.aio import ClientSecretCredential, ManagedIdentityCredential
+
+    credential = credential_from_env({}, managed_identity=True)
+    try:
+        assert isinstance(credential, ManagedIdentityCredential)
+    finally:
+        await credential.close()
+    credential = credential_from_env({"AZURE_TENANT_ID": "t", "AZURE_CLIENT_ID": "c",
+                                      "AZURE_CLIENT_SECRET": "s"})
+    try:
+        assert isinstance(credential, ClientSecretCredential)
+    finally:
+        await credential.close()
