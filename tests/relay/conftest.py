@@ -20,6 +20,19 @@ async def connector():
 
 @pytest.fixture
 async def world(meta_graph, connector, tmp_path, archive_location):
+    """Service instances on the parametrized archive backend, with the fakes."""
+    async for w in _world(meta_graph, connector, tmp_path, archive_location["env"]):
+        yield w
+
+
+@pytest.fixture
+async def world_without_archive(meta_graph, connector, tmp_path):
+    """Like ``world``, for tests that choose their own archive (``start_service(**env)``)."""
+    async for w in _world(meta_graph, connector, tmp_path, {}):
+        yield w
+
+
+async def _world(meta_graph, connector, tmp_path, archive_env):
     templates = tmp_path / "templates.toml"
     templates.write_text(TEMPLATES, encoding="utf-8")
     env = {
@@ -33,7 +46,7 @@ async def world(meta_graph, connector, tmp_path, archive_location):
         "WABRIDGE_TEMPLATES_FILE": str(templates),
         "WABRIDGE_RELAY_POLL_SECONDS": "0.1",
         "WABRIDGE_SEND_RETRY_SECONDS": "0.05",
-        **archive_location["env"],
+        **archive_env,
     }
     async with aiohttp.ClientSession() as session:
         w = World(meta_graph, connector, session, env, tmp_path)
