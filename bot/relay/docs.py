@@ -6,7 +6,8 @@ Every document of the relay lives here so that its names and shapes are document
   ``tenant_id``, ``service_url``, ``bot_id``, ``bot_name``, ``bound_by``, ``bound_at``.
 - ``state/relay/threads/<conversation>.json`` — the contact's thread: ``conversation``,
   ``wa_id``, ``thread_id`` (``<channel id>;messageid=<root id>``), ``root_activity_id``,
-  ``service_url``, ``channel_id``, ``created_at``.
+  ``service_url``, ``channel_id``, ``created_at``; before the thread exists, possibly a
+  ``claim`` (with ``claimed_until``) of the worker starting it. No ``thread_id``: no thread yet.
 - ``state/relay/teams-threads/<thread id>.json`` — the reverse: thread id -> ``conversation``.
 - ``state/relay/pending/<conversation>.json`` — the durable queue of records still to relay
   into Teams for one contact (``items``, in order) and the worker ``lease`` holding it.

@@ -24,7 +24,6 @@ from bot.ports import TeamsSender
 from bot.relay.docs import (
     INBOX,
     PENDING_PREFIX,
-    create_json,
     pending_doc,
     read_json,
     sent_doc,
@@ -49,6 +48,8 @@ WINDOW_CLOSED = 131047
 MAX_EARLY_ATTEMPTS = 3
 #: Retries of an item that keeps failing for another reason before it is set aside.
 MAX_FAILED_ATTEMPTS = 20
+#: How long a claim to start a contact's thread holds if its holder never finishes.
+THREAD_CLAIM_SECONDS = 300.0
 
 
 class RetryLater(Exception):
@@ -96,6 +97,8 @@ class InboundRelay:
         self._task: asyncio.Task | None = None
         self._not_before: dict[str, float] = {}
         self._failures: dict[str, int] = {}
+        #: Thread-start claims this instance may hold (document name -> claim token).
+        self._claims: dict[str, str] = {}
 
     # -- the listener ---------------------------------------------------------------------------
     async def enqueue(self, records: Sequence[Record]) -> None:
@@ -129,6 +132,7 @@ class InboundRelay:
             self._task = asyncio.create_task(self._run(), name="wabridge-inbound-relay")
 
     async def stop(self) -> None:
+        """Stop the worker; give up any thread-start claim it was interrupted holding."""
         if self._task is not None:
             self._task.cancel()
             try:
@@ -136,6 +140,9 @@ class InboundRelay:
             except asyncio.CancelledError:
                 pass
             self._task = None
+        for name, token in list(self._claims.items()):
+            await self._drop_claim(name, token)
+        self._claims.clear()
 
     def wake(self, *, now: bool = False) -> None:
         """Look at the queues again soon; ``now`` also forgets the backoff of waiting contacts
@@ -309,29 +316,10 @@ class InboundRelay:
         if binding is None:
             raise RetryLater("no Teams channel is bound as the WhatsApp inbox yet (send `setup`)")
         activity = await self.render(record)
-        thread = await read_json(self._store, thread_doc(conversation))
-        if thread is None:
-            sender = self._make_sender(binding)
-            thread_id, activity_id = await sender.post_new_thread(binding["channel_id"], activity)
-            thread = {
-                "conversation": conversation,
-                "wa_id": record.sender.id if record.sender else None,
-                "thread_id": thread_id,
-                "root_activity_id": activity_id,
-                "channel_id": binding["channel_id"],
-                "service_url": binding["service_url"],
-                "tenant_id": binding.get("tenant_id"),
-                "bot_id": binding.get("bot_id"),
-                "created_at": now_rfc3339(),
-                "created_by": self.instance,
-            }
-            if not await create_json(self._store, thread_doc(conversation), thread):
-                log.error("a thread for %s was created twice", conversation)
-            await write_json(
-                self._store,
-                teams_thread_doc(thread_id),
-                {"conversation": conversation, "thread_id": thread_id},
-            )
+        wa_id = record.sender.id if record.sender else None
+        thread, root = await self.ensure_thread(conversation, wa_id, binding, activity)
+        if root is not None:
+            activity_id = root
         else:
             activity_id = await self._make_sender(thread).post_reply(thread["thread_id"], activity)
         post = Record(
@@ -350,6 +338,86 @@ class InboundRelay:
             raw={"thread_id": thread["thread_id"], "activity": activity},
         )
         await self._archive.put(post, event_key("teams", "relay", record.id))
+
+    async def ensure_thread(
+        self,
+        conversation: str,
+        wa_id: str | None,
+        binding: dict[str, Any],
+        first_post: dict[str, Any],
+    ) -> tuple[dict[str, Any], str | None]:
+        """The contact's thread; if there is none, start it with ``first_post``.
+
+        Returns the thread document and, when this call started the thread, the root post's id.
+        Starting is claimed first in the thread document (ETag), so that however many workers
+        or instances try at once, one posts and the others wait for its thread; a claim whose
+        holder died expires after ``THREAD_CLAIM_SECONDS``.
+        """
+        name = thread_doc(conversation)
+        token = uuid.uuid4().hex
+        now = time.time()
+
+        def claim(doc: dict[str, Any] | None) -> dict[str, Any] | None:
+            if doc is not None and (doc.get("thread_id") or doc.get("claimed_until", 0) > now):
+                return None
+            return {
+                "conversation": conversation,
+                "wa_id": wa_id,
+                "claim": token,
+                "claimed_until": now + THREAD_CLAIM_SECONDS,
+            }
+
+        self._claims[name] = token
+        try:
+            doc = await update_json(self._store, name, claim)
+            if doc and doc.get("thread_id"):
+                return doc, None
+            if not doc or doc.get("claim") != token:
+                raise RetryLater(f"the thread of {conversation} is being started elsewhere")
+            thread_id, root = await self._make_sender(binding).post_new_thread(
+                binding["channel_id"], first_post
+            )
+        except BaseException:
+            # Also when cancelled (e.g. at shutdown) after the claim was written but before we
+            # saw it: give the claim up, so that another worker need not wait for it to expire.
+            await asyncio.shield(self._drop_claim(name, token))
+            self._claims.pop(name, None)
+            raise
+        self._claims.pop(name, None)
+        thread = {
+            "conversation": conversation,
+            "wa_id": wa_id,
+            "thread_id": thread_id,
+            "root_activity_id": root,
+            "channel_id": binding["channel_id"],
+            "service_url": binding["service_url"],
+            "tenant_id": binding.get("tenant_id"),
+            "bot_id": binding.get("bot_id"),
+            "created_at": now_rfc3339(),
+            "created_by": self.instance,
+        }
+        await write_json(self._store, name, thread)
+        await write_json(
+            self._store,
+            teams_thread_doc(thread_id),
+            {"conversation": conversation, "thread_id": thread_id},
+        )
+        return thread, root
+
+    async def _drop_claim(self, name: str, token: str) -> None:
+        def drop(doc: dict[str, Any] | None) -> dict[str, Any] | None:
+            if doc is None:
+                # Our claim may still be on its way (a cancelled write can land later): a
+                # released document in its place makes that conditional write fail.
+                return {"claim": None, "claimed_until": 0}
+            if doc.get("thread_id") or doc.get("claim") != token:
+                return None
+            return {**doc, "claim": None, "claimed_until": 0}
+
+        try:
+            await update_json(self._store, name, drop)
+        except (ConcurrentUpdate, ArchiveUnavailable):
+            pass  # the claim expires on its own
 
     async def render(self, record: Record) -> dict[str, Any]:
         media = []
@@ -479,35 +547,14 @@ async def open_thread_for_new_contact(
     template: Template,
     params: list[str],
 ) -> Any:
-    """The thread of a contact an employee writes to first (``new``): reuse or start one."""
+    """The thread of a contact an employee writes to first (``new``): reuse or start one.
+
+    Raises :class:`RetryLater` while another instance is starting it."""
     from bot.relay.outbound import Thread
 
-    store = relay._store
-    existing = await read_json(store, thread_doc(conversation))
-    if existing is None:
-        sender = relay._make_sender(binding)
-        text = (
-            f"**+{wa_id}** — conversation started by {started_by or 'an employee'} "
-            f"with the template `{template.name}`: {template.render(params)}"
-        )
-        thread_id, root = await sender.post_new_thread(binding["channel_id"], cards.message(text))
-        doc = {
-            "conversation": conversation,
-            "wa_id": wa_id,
-            "thread_id": thread_id,
-            "root_activity_id": root,
-            "channel_id": binding["channel_id"],
-            "service_url": binding["service_url"],
-            "tenant_id": binding.get("tenant_id"),
-            "bot_id": binding.get("bot_id"),
-            "created_at": now_rfc3339(),
-            "created_by": relay.instance,
-        }
-        if await create_json(store, thread_doc(conversation), doc):
-            await write_json(
-                store,
-                teams_thread_doc(thread_id),
-                {"conversation": conversation, "thread_id": thread_id},
-            )
-        existing = await read_json(store, thread_doc(conversation))
-    return Thread(conversation, existing["wa_id"], existing["thread_id"], existing)
+    text = (
+        f"**+{wa_id}** — conversation started by {started_by or 'an employee'} "
+        f"with the template `{template.name}`: {template.render(params)}"
+    )
+    thread, _root = await relay.ensure_thread(conversation, wa_id, binding, cards.message(text))
+    return Thread(conversation, thread["wa_id"], thread["thread_id"], thread)

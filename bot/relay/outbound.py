@@ -157,8 +157,9 @@ class OutboundRelay:
                 cards.message(f"⚠ Not sent: {decision.message or 'refused by policy'}"),
             )
 
-    async def refusal(self, employee: Employee, *, text: str, conversation: str,
-                      activity_id: str | None) -> str | None:
+    async def refusal(
+        self, employee: Employee, *, text: str, conversation: str, activity_id: str | None
+    ) -> str | None:
         """Governance's refusal of an employee who may not use the relay at all, asked before
         anything (a new thread) is opened for them; None if they may."""
         gate = self._gate()
@@ -166,7 +167,9 @@ class OutboundRelay:
         if authorized is None or await authorized(employee.object_id) is not None:
             return None
         decision = await gate.check_outbound(
-            employee, text=text, mime_types=[],
+            employee,
+            text=text,
+            mime_types=[],
             held={"conversation": conversation, "activity_id": activity_id},
         )
         return decision.message if decision.action == "refuse" else None

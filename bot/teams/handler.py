@@ -14,6 +14,7 @@ from botbuilder.schema import Activity, ChannelAccount
 
 from bot.ports import Employee
 from bot.relay.docs import INBOX, read_json, teams_thread_doc, thread_doc, write_json
+from bot.relay.inbound import RetryLater
 from bot.relay.outbound import OutboundRelay, Thread
 from bot.relay.templates import Template, TemplateError, choose
 from bot.teams import cards
@@ -195,21 +196,49 @@ class WabridgeBot(TeamsActivityHandler):
             return
         conversation = make_conversation_id(self._business_number_id or "business", number)
         employee = await self._employee(turn_context)
-        refusal = await self._outbound.refusal(employee, text=template.render(words[3:]),
-                                               conversation=conversation,
-                                               activity_id=activity.get("id"))
+        refusal = await self._outbound.refusal(
+            employee,
+            text=template.render(words[3:]),
+            conversation=conversation,
+            activity_id=activity.get("id"),
+        )
         if refusal:
-            await turn_context.send_activity(Activity(type="message",
-                                                      text=f"⚠ Not sent: {refusal}"))
+            await turn_context.send_activity(
+                Activity(type="message", text=f"⚠ Not sent: {refusal}")
+            )
             return
-        thread = await self._open_thread(conversation, number, binding,
-                                         started_by=activity.get("from", {}).get("name"),
-                                         template=template, params=words[3:])
-        await self._outbound.reply(activity, thread, employee,
-                                   text=template.render(words[3:]), template=(template, words[3:]))
-        await turn_context.send_activity(Activity(
-            type="message", text=f"Started a conversation with +{number}; it continues in its "
-                                 "thread in the WhatsApp inbox."))
+        try:
+            thread = await self._open_thread(
+                conversation,
+                number,
+                binding,
+                started_by=activity.get("from", {}).get("name"),
+                template=template,
+                params=words[3:],
+            )
+        except RetryLater:
+            await turn_context.send_activity(
+                Activity(
+                    type="message",
+                    text=f"The thread of +{number} is being opened right now; "
+                    "please send your command again in a moment.",
+                )
+            )
+            return
+        await self._outbound.reply(
+            activity,
+            thread,
+            employee,
+            text=template.render(words[3:]),
+            template=(template, words[3:]),
+        )
+        await turn_context.send_activity(
+            Activity(
+                type="message",
+                text=f"Started a conversation with +{number}; it continues in its "
+                "thread in the WhatsApp inbox.",
+            )
+        )
 
     # -- edits and deletions --------------------------------------------------------------------
     async def on_teams_message_edit(self, turn_context: TurnContext) -> None:

@@ -10,6 +10,7 @@ from collections import Counter
 
 from bot.app import RELAY
 from bot.relay.docs import read_json, teams_thread_doc
+from bot.relay.inbound import RetryLater
 from bridge.verify import verify_archive
 from tests.fakes.meta_graph import error_131047, status_delivery, text_delivery
 from tests.relay.support import ANN, BOB, CHANNEL, wait_for
@@ -320,3 +321,27 @@ async def test_messages_that_arrive_before_the_inbox_is_bound_wait_for_it(world)
     await wait_for(lambda: len(world.connector.threads) == 2, what="both threads")
     texts = " ".join(p.shown_text() for p in world.connector.posts)
     assert "hello, early bird" in texts and "me too" in texts
+
+
+async def test_starting_a_thread_is_claimed_so_concurrent_starters_make_one(world):
+    first = await world.start_service()
+    second = await world.start_service()
+    await world.setup_inbox(first)
+    binding = await read_json(first.archive.store, "state/teams/inbox.json")
+    conversation = f"wa:{world.meta.phone_number_id}:{SHEENA}"
+
+    async def start(service):
+        try:
+            return await service.app[RELAY].inbound.ensure_thread(
+                conversation, SHEENA, binding, {"type": "message", "text": "first post"}
+            )
+        except RetryLater:
+            return None
+
+    results = await asyncio.gather(*(start(s) for s in (first, second, first, second)))
+    assert len(world.connector.threads) == 1
+    started = [r for r in results if r is not None and r[1] is not None]
+    assert len(started) == 1
+    (thread,) = world.connector.threads
+    again, root = await start(second)
+    assert again["thread_id"] == thread and root is None
