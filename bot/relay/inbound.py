@@ -11,6 +11,7 @@ queue at the same time, so a new contact gets exactly one thread.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
@@ -99,6 +100,7 @@ class InboundRelay:
         self._failures: dict[str, int] = {}
         #: Thread-start claims this instance may hold (document name -> claim token).
         self._claims: dict[str, str] = {}
+        self._stopping = False
 
     # -- the listener ---------------------------------------------------------------------------
     async def enqueue(self, records: Sequence[Record]) -> None:
@@ -133,13 +135,17 @@ class InboundRelay:
 
     async def stop(self) -> None:
         """Stop the worker; give up any thread-start claim it was interrupted holding."""
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        task, self._task = self._task, None
+        if task is not None:
+            self._stopping = True
+            self._wake.set()
+            # A cancellation can be lost inside ``asyncio.wait_for`` on Python 3.11 (the storage
+            # backend bounds its calls with it): repeat it until the task has really ended.
+            while not task.done():
+                task.cancel()
+                await asyncio.wait({task}, timeout=1.0)
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                task.result()
         for name, token in list(self._claims.items()):
             await self._drop_claim(name, token)
         self._claims.clear()
@@ -153,7 +159,8 @@ class InboundRelay:
         self._wake.set()
 
     async def _run(self) -> None:
-        while True:
+        self._stopping = False
+        while not self._stopping:
             self._wake.clear()
             try:
                 await self.run_once()
@@ -163,10 +170,11 @@ class InboundRelay:
                 log.warning("inbound relay waiting for the archive: %s", exc)
             except Exception:  # keep the worker alive; the items stay queued
                 log.exception("inbound relay pass failed")
-            try:
-                await asyncio.wait_for(self._wake.wait(), self._poll)
-            except TimeoutError:
-                pass
+            if self._stopping:
+                return
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._poll):
+                    await self._wake.wait()
 
     async def run_once(self) -> None:
         """One pass over every contact's queue."""

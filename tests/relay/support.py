@@ -106,7 +106,8 @@ class World:
     async def stop(self) -> None:
         for service in self.services:
             try:
-                await asyncio.wait_for(service.server.stop(), 20)
+                async with asyncio.timeout(20):
+                    await service.server.stop()
             except TimeoutError:
                 import sys
 
