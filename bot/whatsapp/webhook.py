@@ -21,7 +21,8 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from bot.app import ARCHIVE, INBOUND_LISTENERS, MAX_BODY, SETTINGS
+from bot.app import ARCHIVE, INBOUND_LISTENERS, MAX_BODY, OUTBOUND_GATE, SETTINGS
+from bot.governance.inbound import flag_items
 from bot.whatsapp.client import CloudApiClient
 from bot.whatsapp.media import MediaCapture, MediaSettings
 from bridge.convert.whatsapp import convert_delivery
@@ -152,6 +153,7 @@ async def archive_delivery(request: web.Request, payload: object) -> list | None
     """Archive the delivery's records (and its media, or a durable pending entry) within the
     budget; None if the archive is unavailable."""
     items = convert_delivery(payload, received_at=now_rfc3339())
+    items = flag_items(items, request.app.get(OUTBOUND_GATE))  # lexicon findings on inbound text
     archive = request.app[ARCHIVE]
     capture = request.app[MEDIA_CAPTURE]
     try:
