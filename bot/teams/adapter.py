@@ -124,6 +124,10 @@ def messages_route(
             return web.json_response({"error": "archive unavailable"}, status=503)
         except ValueError as exc:
             return web.json_response({"error": f"bad activity: {exc}"}, status=400)
+        if response is not None and response.status == 501 and body.get("type") == "invoke":
+            # The SDK answers 501 to an invoke it has no handler for; that is the sender's
+            # request we do not support, not a failure of ours.
+            return web.json_response({"error": "unsupported invoke"}, status=400)
         return response or web.Response(status=201)
 
     return handle
