@@ -23,6 +23,8 @@ from bridge.store.base import BlobInfo, StoredDoc
 _CHUNK = 1024 * 1024
 _TMP_DIR = ".tmp"
 _LOCK_DIR = ".locks"
+#: The search index beside a local archive (bridge/index.py); never part of the archive.
+_INDEX_DIR = ".index"
 
 
 class LocalStore:
@@ -39,7 +41,7 @@ class LocalStore:
             check_blob_name(name)
         except ValueError as exc:
             raise ArchiveUnavailable(str(exc)) from exc
-        if name.split("/")[0] in (_TMP_DIR, _LOCK_DIR):
+        if name.split("/")[0] in (_TMP_DIR, _LOCK_DIR, _INDEX_DIR):
             raise ArchiveUnavailable(f"reserved name {name!r}")
         return self.root / name
 
@@ -249,7 +251,7 @@ def _walk_sorted(start: Path, base: Path) -> list[tuple[str, int]]:
     out: list[tuple[str, int]] = []
     for dirpath, dirnames, filenames in os.walk(start):
         if Path(dirpath) == base:
-            dirnames[:] = [d for d in dirnames if d not in (_TMP_DIR, _LOCK_DIR)]
+            dirnames[:] = [d for d in dirnames if d not in (_TMP_DIR, _LOCK_DIR, _INDEX_DIR)]
         dirnames.sort()
         for fname in sorted(filenames):
             full = Path(dirpath) / fname
