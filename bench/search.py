@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import random
 import statistics
 import sys
@@ -32,8 +33,10 @@ from bridge.store.local import LocalStore
 PAGE = 100
 
 
-async def generate(archive: Archive, world: World, n: int, concurrency: int, seed: int | None = None) -> float:
-    for sha, body, mime, _name in world.media:
+async def generate(
+    archive: Archive, world: World, n: int, concurrency: int, seed: int | None = None
+) -> float:
+    for _sha, body, mime, _name in world.media:
         await archive.put_media_bytes(body, mime_type=mime)
     items = records(world, n, seed)
     done = 0
@@ -66,20 +69,32 @@ def typical_queries(world: World, rng: random.Random, count: int) -> dict[str, l
 
     rare = world.vocabulary[-5000:-4000]
     out: dict[str, list[RecordQuery]] = {
-        "participant (+E.164) + month": [], "participant (UPN) + month": [],
-        "conversation": [], "full text, one word": [], "full text, two words": [],
-        "kind + one day": [], "flag": [],
+        "participant (+E.164) + month": [],
+        "participant (UPN) + month": [],
+        "conversation": [],
+        "full text, one word": [],
+        "full text, two words": [],
+        "kind + one day": [],
+        "flag": [],
     }
     for _ in range(count):
         since, until = month()
         wa = contact()
-        out["participant (+E.164) + month"].append(RecordQuery(
-            participant=f"+{wa[:2]} {wa[2:6]} {wa[6:]}", since=since, until=until))
-        out["participant (UPN) + month"].append(RecordQuery(
-            participant=rng.choice(world.employees)[1].upper(), since=since, until=until))
-        out["conversation"].append(RecordQuery(conversation=make_conversation_id(BUSINESS_PNID, contact())))
+        out["participant (+E.164) + month"].append(
+            RecordQuery(participant=f"+{wa[:2]} {wa[2:6]} {wa[6:]}", since=since, until=until)
+        )
+        out["participant (UPN) + month"].append(
+            RecordQuery(
+                participant=rng.choice(world.employees)[1].upper(), since=since, until=until
+            )
+        )
+        out["conversation"].append(
+            RecordQuery(conversation=make_conversation_id(BUSINESS_PNID, contact()))
+        )
         out["full text, one word"].append(RecordQuery(text=rng.choice(rare)))
-        out["full text, two words"].append(RecordQuery(text=f"{rng.choice(rare)} {rng.choice(['invoice', 'payment', 'the'])}"))
+        out["full text, two words"].append(
+            RecordQuery(text=f"{rng.choice(rare)} {rng.choice(['invoice', 'payment', 'the'])}")
+        )
         day = parse_time_bound(since[:10]), parse_time_bound(since[:10], end=True)
         out["kind + one day"].append(RecordQuery(kind="message", since=day[0], until=day[1]))
         out["flag"].append(RecordQuery(flag="promissory", since=since, until=until))
@@ -93,31 +108,43 @@ async def one_search(archive: Archive, index: ArchiveIndex, query: RecordQuery) 
     return total, len(page)
 
 
+def _megabytes(path: Path) -> float:
+    return os.path.getsize(path) / 1e6
+
+
 def pct(values: list[float], p: float) -> float:
     values = sorted(values)
     return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
 
 
-async def run(archive: Archive, label: str, n: int, args: argparse.Namespace, index_path: Path) -> None:
+async def run(
+    archive: Archive, label: str, n: int, args: argparse.Namespace, index_path: Path
+) -> None:
     world = World.make(n, seed=args.seed)
     print(f"== {label}: {n:,} records ({archive.store.description})")
     if not args.skip_generate:
         elapsed = await generate(archive, world, n, args.concurrency)
-        print(f"write:   {n:,} records in {elapsed:,.1f} s = {n / elapsed:,.0f} records/s "
-              f"(Archive.put, {args.concurrency} in flight)")
+        print(
+            f"write:   {n:,} records in {elapsed:,.1f} s = {n / elapsed:,.0f} records/s "
+            f"(Archive.put, {args.concurrency} in flight)"
+        )
     index = ArchiveIndex(index_path, str(archive.store.description))
     started = time.perf_counter()
     total = await index.rebuild(archive)
     elapsed = time.perf_counter() - started
-    print(f"reindex: {total:,} records in {elapsed:,.1f} s = {total / elapsed:,.0f} records/s "
-          f"(index file {index_path.stat().st_size / 1e6:,.0f} MB)")
+    print(
+        f"reindex: {total:,} records in {elapsed:,.1f} s = {total / elapsed:,.0f} records/s "
+        f"(index file {_megabytes(index_path):,.0f} MB)"
+    )
     extra = max(100, min(10_000, n // 100))
     await generate(archive, world, extra, args.concurrency, seed=args.seed + 1)
     started = time.perf_counter()
     added = await index.refresh(archive)
     elapsed = time.perf_counter() - started
-    print(f"refresh: {added:,} new records through the ledger cursor in {elapsed:,.2f} s "
-          f"= {added / elapsed:,.0f} records/s")
+    print(
+        f"refresh: {added:,} new records through the ledger cursor in {elapsed:,.2f} s "
+        f"= {added / elapsed:,.0f} records/s"
+    )
     started = time.perf_counter()
     await index.refresh(archive)
     print(f"refresh with nothing new: {(time.perf_counter() - started) * 1000:,.1f} ms")
@@ -131,7 +158,10 @@ async def run(archive: Archive, label: str, n: int, args: argparse.Namespace, in
             count, _ = await one_search(archive, index, query)
             timings.append((time.perf_counter() - started) * 1000)
             counts.append(count)
-        print(f"{name:32} {pct(timings, 50):8.1f} {pct(timings, 95):8.1f} {statistics.median(counts):17,.0f}")
+        print(
+            f"{name:32} {pct(timings, 50):8.1f} {pct(timings, 95):8.1f} "
+            f"{statistics.median(counts):17,.0f}"
+        )
     index.close()
 
 
@@ -162,7 +192,9 @@ async def main_async(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--n", type=int, default=100_000, help="records to generate")
     parser.add_argument("--azurite-n", type=int, help="records for Azurite when --backend both")
     parser.add_argument("--backend", choices=("local", "azurite", "both"), default="local")

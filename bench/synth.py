@@ -27,8 +27,13 @@ _BUSINESS = (
     "maturity risk compliance document signature passport address proof review approval "
     "deadline schedule report update question answer details confirm cancel urgent asap"
 ).split()
-_NAMES = "alice bob carol dave erin frank grace heidi ivan judy mallory niaj olivia peggy rupert sybil trent victor walter".split()
-_SURNAMES = "smith jones brown taylor wilson davies evans thomas johnson roberts walker wright".split()
+_NAMES = (
+    "alice bob carol dave erin frank grace heidi ivan judy mallory niaj olivia peggy rupert "
+    "sybil trent victor walter"
+).split()
+_SURNAMES = (
+    "smith jones brown taylor wilson davies evans thomas johnson roberts walker wright".split()
+)
 
 
 def _long_tail_words(rng: random.Random, count: int) -> list[str]:
@@ -58,19 +63,26 @@ class World:
         contacts = []
         for i in range(n_contacts):
             wa_id = f"44770{i:07d}"
-            contacts.append((wa_id, f"{rng.choice(_NAMES).title()} {rng.choice(_SURNAMES).title()}"))
+            contacts.append(
+                (wa_id, f"{rng.choice(_NAMES).title()} {rng.choice(_SURNAMES).title()}")
+            )
         employees = []
         for i in range(max(3, min(200, n_records // 500))):
             first, last = rng.choice(_NAMES), rng.choice(_SURNAMES)
             oid = str(uuid.UUID(int=rng.getrandbits(128)))
-            employees.append((oid, f"{first}.{last}{i}@contoso.com", f"{first.title()} {last.title()}"))
+            employees.append(
+                (oid, f"{first}.{last}{i}@contoso.com", f"{first.title()} {last.title()}")
+            )
         vocab = _COMMON + _BUSINESS + _long_tail_words(rng, 5000)
         media = []
         for i in range(media_pool):
             kind = i % 3
             body = f"synthetic media {seed}-{i} ".encode() * (20 + i)
-            mime, name = [("image/jpeg", f"photo-{i}.jpg"), ("application/pdf", f"statement-{i}.pdf"),
-                          ("audio/ogg", f"voice-{i}.ogg")][kind]
+            mime, name = [
+                ("image/jpeg", f"photo-{i}.jpg"),
+                ("application/pdf", f"statement-{i}.pdf"),
+                ("audio/ogg", f"voice-{i}.ogg"),
+            ][kind]
             media.append((hashlib.sha256(body).hexdigest(), body, mime, name))
         return cls(seed, contacts, employees, vocab, media)
 
@@ -84,7 +96,9 @@ class World:
             elif r < 0.85:
                 words.append(rng.choice(_BUSINESS))
             else:  # a long tail: some words are rare
-                words.append(self.vocabulary[len(_COMMON) + len(_BUSINESS) + int(5000 * rng.random() ** 2)])
+                words.append(
+                    self.vocabulary[len(_COMMON) + len(_BUSINESS) + int(5000 * rng.random() ** 2)]
+                )
         text = " ".join(words)
         return text[0].upper() + text[1:] + rng.choice([".", "?", "!", ""])
 
@@ -127,8 +141,16 @@ def records(world: World, n: int, seed: int | None = None) -> Iterator[tuple[Rec
             kind, platform, direction, rtype = "message", "whatsapp", "inbound", "image"
             sender, recipients = contact, (business,)
             sha, body, mime, name = world.media[rng.randrange(len(world.media))]
-            attachments = (Attachment(sha256=sha, mime_type=mime, size=len(body), filename=name,
-                                      caption=None, blob=f"media/{sha[:2]}/{sha}"),)
+            attachments = (
+                Attachment(
+                    sha256=sha,
+                    mime_type=mime,
+                    size=len(body),
+                    filename=name,
+                    caption=None,
+                    blob=f"media/{sha[:2]}/{sha}",
+                ),
+            )
         text = None
         status = None
         if kind == "message":
@@ -141,10 +163,21 @@ def records(world: World, n: int, seed: int | None = None) -> Iterator[tuple[Rec
         elif kind == "reaction":
             text = rng.choice(["👍", "❤️", "😂", ""])
         record = Record(
-            conversation=conversation, platform=platform, direction=direction, kind=kind,
-            type=rtype, source_id=wamid, sent_at=sent_at, captured_at=captured,
-            sender=sender, recipients=recipients, text=text, attachments=attachments,
-            relates_to=last_outbound.get(c) if kind == "status" else None, flags=flags,
-            raw={"synthetic": True, "n": i}, status=status,
+            conversation=conversation,
+            platform=platform,
+            direction=direction,
+            kind=kind,
+            type=rtype,
+            source_id=wamid,
+            sent_at=sent_at,
+            captured_at=captured,
+            sender=sender,
+            recipients=recipients,
+            text=text,
+            attachments=attachments,
+            relates_to=last_outbound.get(c) if kind == "status" else None,
+            flags=flags,
+            raw={"synthetic": True, "n": i},
+            status=status,
         ).sealed(captured)
         yield record, event_key("synthetic", world.seed, seed, i)

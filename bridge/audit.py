@@ -40,8 +40,13 @@ def actor_party(upn: str | None) -> Party:
 
 
 def audit_record(
-    actor: Party, action: str, *, query: dict[str, Any] | None = None, count: int | None = None,
-    summary: str | None = None, **details: Any,
+    actor: Party,
+    action: str,
+    *,
+    query: dict[str, Any] | None = None,
+    count: int | None = None,
+    summary: str | None = None,
+    **details: Any,
 ) -> Record:
     """An unsealed audit record of ``action`` (search, show, export, hold-set, …)."""
     raw: dict[str, Any] = {"action": action, "actor": actor.to_dict()}
@@ -59,8 +64,17 @@ def audit_record(
             summary += f", exported to {details['export_path']}"
     now = now_rfc3339()
     return Record(
-        conversation=None, platform="teams", direction="internal", kind="audit", type=action,
-        source_id=None, sent_at=now, captured_at=now, sender=actor, text=summary, raw=raw,
+        conversation=None,
+        platform="teams",
+        direction="internal",
+        kind="audit",
+        type=action,
+        source_id=None,
+        sent_at=now,
+        captured_at=now,
+        sender=actor,
+        text=summary,
+        raw=raw,
     )
 
 

@@ -49,7 +49,11 @@ class Hold:
         return False
 
     def scope(self) -> str:
-        return f"conversation {self.conversation}" if self.conversation else f"participant {self.participant}"
+        return (
+            f"conversation {self.conversation}"
+            if self.conversation
+            else f"participant {self.participant}"
+        )
 
 
 def is_held(record: dict[str, Any], holds: Iterable[Hold]) -> bool:
@@ -70,7 +74,9 @@ class HoldRegistry:
     async def active(self) -> list[Hold]:
         return [h for h in await self.all() if h.active]
 
-    async def add(self, case: str, *, conversation: str | None, participant: str | None, by: str) -> Hold:
+    async def add(
+        self, case: str, *, conversation: str | None, participant: str | None, by: str
+    ) -> Hold:
         if not case.strip():
             raise ValueError("a hold needs a case name")
         if (conversation is None) == (participant is None):
@@ -93,9 +99,12 @@ class HoldRegistry:
             cleared.clear()
             out = []
             for h in holds:
-                if (h.active and h.case == case
-                        and (conversation is None or h.conversation == conversation)
-                        and (participant is None or h.participant == participant)):
+                if (
+                    h.active
+                    and h.case == case
+                    and (conversation is None or h.conversation == conversation)
+                    and (participant is None or h.participant == participant)
+                ):
                     h = Hold(**{**asdict(h), "cleared_at": now_rfc3339(), "cleared_by": by})
                     cleared.append(h)
                 out.append(h)

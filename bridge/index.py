@@ -100,7 +100,9 @@ def default_index_path(store: Any) -> Path:
     root = getattr(store, "root", None)
     if root is not None:
         return Path(root) / INDEX_DIRNAME / INDEX_FILENAME
-    base = Path(os.environ.get("WABRIDGE_INDEX_DIR") or Path.home() / ".cache" / "wabridge" / "index")
+    base = Path(
+        os.environ.get("WABRIDGE_INDEX_DIR") or Path.home() / ".cache" / "wabridge" / "index"
+    )
     digest = hashlib.sha256(str(getattr(store, "description", "")).encode("utf-8")).hexdigest()[:16]
     return base / f"{digest}.sqlite3"
 
@@ -144,7 +146,9 @@ class ArchiveIndex:
             self._set_meta("archive", archive_description)
 
     @classmethod
-    def for_archive(cls, archive: Archive, path: str | os.PathLike[str] | None = None) -> ArchiveIndex:
+    def for_archive(
+        cls, archive: Archive, path: str | os.PathLike[str] | None = None
+    ) -> ArchiveIndex:
         """Open (creating if needed) the index of ``archive``; ``path`` overrides where."""
         where = Path(path) if path else default_index_path(archive.store)
         return cls(where, str(getattr(archive.store, "description", "")))
@@ -241,11 +245,14 @@ class ArchiveIndex:
     def _known_names(self, names: list[str]) -> set[str]:
         known: set[str] = set()
         for start in range(0, len(names), 500):
-            chunk = names[start:start + 500]
+            chunk = names[start : start + 500]
             marks = ",".join("?" * len(chunk))
-            known.update(r[0] for r in self._conn.execute(
-                f"SELECT name FROM records WHERE name IN ({marks})", chunk
-            ))
+            known.update(
+                r[0]
+                for r in self._conn.execute(
+                    f"SELECT name FROM records WHERE name IN ({marks})", chunk
+                )
+            )
         return known
 
     def _insert(self, name: str, doc: dict[str, Any]) -> int:
@@ -253,7 +260,11 @@ class ArchiveIndex:
 
     # -- queries -----------------------------------------------------------------------
     def search(
-        self, query: RecordQuery, *, limit: int | None = None, offset: int = 0,
+        self,
+        query: RecordQuery,
+        *,
+        limit: int | None = None,
+        offset: int = 0,
         after: Hit | None = None,
     ) -> list[Hit]:
         """The records ``query`` selects, sorted by ``sent_at`` then id, one page of them.
@@ -275,14 +286,18 @@ class ArchiveIndex:
 
     def count(self, query: RecordQuery) -> int:
         source, where, params = _compile(query)
-        return self._conn.execute(f"SELECT count(*) FROM {source} WHERE {where}", params).fetchone()[0]
+        return self._conn.execute(
+            f"SELECT count(*) FROM {source} WHERE {where}", params
+        ).fetchone()[0]
 
     def name_of(self, record_id: str) -> str | None:
         row = self._conn.execute("SELECT name FROM records WHERE id = ?", (record_id,)).fetchone()
         return row[0] if row else None
 
     def source_id_of(self, record_id: str) -> str | None:
-        row = self._conn.execute("SELECT source_id FROM records WHERE id = ?", (record_id,)).fetchone()
+        row = self._conn.execute(
+            "SELECT source_id FROM records WHERE id = ?", (record_id,)
+        ).fetchone()
         return row[0] if row else None
 
     def stats(self) -> dict[str, Any]:
@@ -290,11 +305,18 @@ class ArchiveIndex:
         one = self._conn.execute(
             "SELECT count(*), min(t), max(t), count(DISTINCT conversation) FROM records"
         ).fetchone()
-        out: dict[str, Any] = {"records": one[0], "first": one[1], "last": one[2], "conversations": one[3]}
+        out: dict[str, Any] = {
+            "records": one[0],
+            "first": one[1],
+            "last": one[2],
+            "conversations": one[3],
+        }
         for column in ("kind", "platform", "direction"):
-            out[column] = dict(self._conn.execute(
-                f"SELECT {column}, count(*) FROM records GROUP BY {column} ORDER BY {column}"
-            ))
+            out[column] = dict(
+                self._conn.execute(
+                    f"SELECT {column}, count(*) FROM records GROUP BY {column} ORDER BY {column}"
+                )
+            )
         return out
 
     def size(self) -> int:
@@ -317,7 +339,9 @@ def _ledger_names(data: bytes) -> list[str]:
     return names
 
 
-async def _read_docs(archive: Archive, names: list[str], concurrency: int = 32) -> list[tuple[str, dict]]:
+async def _read_docs(
+    archive: Archive, names: list[str], concurrency: int = 32
+) -> list[tuple[str, dict]]:
     sem = asyncio.Semaphore(concurrency)
 
     async def one(name: str) -> tuple[str, dict] | None:
@@ -337,19 +361,33 @@ def _insert_into(conn: sqlite3.Connection, name: str, doc: dict[str, Any]) -> in
     cur = conn.execute(
         "INSERT OR IGNORE INTO records(id, name, t, conversation, platform, direction, kind, type, "
         "source_id, sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (doc["id"], name, t, doc.get("conversation"), doc.get("platform"), doc.get("direction"),
-         doc.get("kind"), doc.get("type"), doc.get("source_id"), doc.get("sha256")),
+        (
+            doc["id"],
+            name,
+            t,
+            doc.get("conversation"),
+            doc.get("platform"),
+            doc.get("direction"),
+            doc.get("kind"),
+            doc.get("type"),
+            doc.get("source_id"),
+            doc.get("sha256"),
+        ),
     )
     if cur.rowcount != 1:
         return 0
     rid = cur.lastrowid
     keys = record_party_keys(doc)
     if keys:
-        conn.executemany("INSERT OR IGNORE INTO parties(key, t, rid) VALUES (?, ?, ?)",
-                         [(k, t, rid) for k in keys])
+        conn.executemany(
+            "INSERT OR IGNORE INTO parties(key, t, rid) VALUES (?, ?, ?)",
+            [(k, t, rid) for k in keys],
+        )
     flags = record_flag_values(doc)
     if flags:
-        conn.executemany("INSERT OR IGNORE INTO flags(value, rid) VALUES (?, ?)", [(f, rid) for f in flags])
+        conn.executemany(
+            "INSERT OR IGNORE INTO flags(value, rid) VALUES (?, ?)", [(f, rid) for f in flags]
+        )
     tokens = text_tokens(record_search_text(doc))
     if tokens:
         conn.execute("INSERT INTO fts(rowid, body) VALUES (?, ?)", (rid, " ".join(tokens)))
@@ -410,7 +448,9 @@ def _compile(query: RecordQuery) -> tuple[str, str, list[Any]]:
     source = "records r"
     if subqueries:
         driver_sql, driver_params = subqueries[0]
-        source = f"(SELECT DISTINCT rid FROM ({driver_sql})) d CROSS JOIN records r ON r.rid = d.rid"
+        source = (
+            f"(SELECT DISTINCT rid FROM ({driver_sql})) d CROSS JOIN records r ON r.rid = d.rid"
+        )
         params = driver_params + params
         for sql, sub_params in subqueries[1:]:
             clauses.append(f"r.rid IN ({sql})")
@@ -419,8 +459,13 @@ def _compile(query: RecordQuery) -> tuple[str, str, list[Any]]:
 
 
 async def iter_selection(
-    archive: Archive, index: ArchiveIndex, query: RecordQuery, *, batch: int = 1000,
-    limit: int | None = None, offset: int = 0,
+    archive: Archive,
+    index: ArchiveIndex,
+    query: RecordQuery,
+    *,
+    batch: int = 1000,
+    limit: int | None = None,
+    offset: int = 0,
 ) -> AsyncIterator[tuple[Hit, bytes | None]]:
     """Every selected record with its stored bytes, in order, a batch at a time."""
     last: Hit | None = None

@@ -28,7 +28,8 @@ class RecordQuery:
         return all(getattr(self, f.name) is None for f in fields(self))
 
     def describe(self) -> dict[str, str]:
-        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        return {k: v for k, v in values.items() if v is not None}
 
 
 def parse_time_bound(value: str, *, end: bool = False) -> str:
@@ -42,7 +43,9 @@ def parse_time_bound(value: str, *, end: bool = False) -> str:
         if re.fullmatch(r"\d{4}-\d{2}", value):
             moment = datetime.strptime(value, "%Y-%m").replace(tzinfo=UTC)
             if end:
-                moment = moment.replace(year=moment.year + (moment.month == 12), month=moment.month % 12 + 1)
+                moment = moment.replace(
+                    year=moment.year + (moment.month == 12), month=moment.month % 12 + 1
+                )
             return rfc3339(moment)
         if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
             moment = datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=UTC)
@@ -181,7 +184,9 @@ def matches(record: dict[str, Any], query: RecordQuery) -> bool:
         return False
     if query.until is not None and sent_at >= time_key(query.until):
         return False
-    if query.participant is not None and not (record_party_keys(record) & wanted_keys(query.participant)):
+    if query.participant is not None and not (
+        record_party_keys(record) & wanted_keys(query.participant)
+    ):
         return False
     if query.flag is not None and query.flag not in record_flag_values(record):
         return False

@@ -69,7 +69,7 @@ async def scan_select(archive: Archive, query: RecordQuery) -> list[tuple[dict, 
                 return None
 
     for start in range(0, len(names), 512):
-        for data in await asyncio.gather(*(read(n) for n in names[start:start + 512])):
+        for data in await asyncio.gather(*(read(n) for n in names[start : start + 512])):
             try:
                 doc = json.loads(data) if data is not None else None
             except ValueError:

@@ -46,10 +46,17 @@ def prepare_out_dir(out: Path) -> Path:
 
 
 async def export_selection(
-    archive: Archive, index: ArchiveIndex, query: RecordQuery, fmt: str, out: Path, *,
-    actor: dict[str, Any], progress: Progress | None = None,
+    archive: Archive,
+    index: ArchiveIndex,
+    query: RecordQuery,
+    fmt: str,
+    out: Path,
+    *,
+    actor: dict[str, Any],
+    progress: Progress | None = None,
 ) -> ExportResult:
-    """Write the records ``query`` selects (time order) into ``out`` as ``fmt``, then the manifest."""
+    """Write the records ``query`` selects (in time order) into ``out`` as ``fmt``, then the
+    manifest."""
     if fmt not in FORMATS:
         raise ExportError(f"unknown export format {fmt!r} (one of {', '.join(FORMATS)})")
     out = prepare_out_dir(out)
@@ -73,18 +80,25 @@ async def export_selection(
             progress(result.records, total)
     result.details = await writer.finish()
     result.missing_media, result.altered_media = media.missing, media.altered
-    manifest = write_manifest(out, {
-        "format": fmt,
-        "created_at": now_rfc3339(),
-        "exported_by": actor,
-        "query": query.describe(),
-        "records": result.records,
-        **result.details,
-        "media_missing": [{"sha256": s, "records": r} for s, r in sorted(media.missing.items())],
-        "media_altered": [{"sha256": s, "records": r} for s, r in sorted(media.altered.items())],
-        "records_unreadable": result.unreadable,
-        "note": "media_missing lists attachments whose bytes are not (yet) in the archive "
-                "(pending download); they are named by sha256 so they can be added later.",
-    })
+    manifest = write_manifest(
+        out,
+        {
+            "format": fmt,
+            "created_at": now_rfc3339(),
+            "exported_by": actor,
+            "query": query.describe(),
+            "records": result.records,
+            **result.details,
+            "media_missing": [
+                {"sha256": s, "records": r} for s, r in sorted(media.missing.items())
+            ],
+            "media_altered": [
+                {"sha256": s, "records": r} for s, r in sorted(media.altered.items())
+            ],
+            "records_unreadable": result.unreadable,
+            "note": "media_missing lists attachments whose bytes are not (yet) in the archive "
+            "(pending download); they are named by sha256 so they can be added later.",
+        },
+    )
     result.files = len(json.loads(manifest.read_text())["files"])
     return result

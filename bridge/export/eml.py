@@ -30,6 +30,9 @@ from bridge.query import phone_key
 from bridge.record import parse_rfc3339
 
 MESSAGES_DIR = "messages"
+#: CRLF line ends (RFC 5322); headers are not folded below the hard limit of 998, so a hash or
+#: an id is never split across lines (readers differ in how they unfold).
+EML_POLICY = SMTP.clone(max_line_length=998)
 _DOT_ATOM = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
 _ADDR_LOCAL = re.compile(r"[^A-Za-z0-9._+-]")
 
@@ -53,13 +56,19 @@ def party_address(party: dict[str, Any] | None) -> Address | None:
     ident = str(party["id"])
     platform = party.get("platform") or "whatsapp"
     tel = phone_key(ident)
-    local = tel[4:] if tel and platform == "whatsapp" else _ADDR_LOCAL.sub("_", ident)[:64] or "unknown"
-    return Address(display_name=name, username=local, domain=f"{_ADDR_LOCAL.sub('', platform)}.invalid")
+    local = (
+        tel[4:] if tel and platform == "whatsapp" else _ADDR_LOCAL.sub("_", ident)[:64] or "unknown"
+    )
+    return Address(
+        display_name=name, username=local, domain=f"{_ADDR_LOCAL.sub('', platform)}.invalid"
+    )
 
 
 def record_to_eml(
-    doc: dict[str, Any], attachments: list[tuple[dict[str, Any], bytes | None]],
-    *, reply_token: str | None = None,
+    doc: dict[str, Any],
+    attachments: list[tuple[dict[str, Any], bytes | None]],
+    *,
+    reply_token: str | None = None,
 ) -> bytes:
     """The RFC 5322 message of one ``message`` record (pure: no I/O)."""
     msg = EmailMessage()
@@ -95,8 +104,11 @@ def record_to_eml(
     for flag in doc.get("flags") or []:
         msg["X-Wabridge-Flag"] = json.dumps(flag, sort_keys=True, ensure_ascii=True)
     msg.set_content(
-        (doc.get("text") or "").encode("utf-8"), maintype="text", subtype="plain",
-        cte="base64", params={"charset": "utf-8"},
+        (doc.get("text") or "").encode("utf-8"),
+        maintype="text",
+        subtype="plain",
+        cte="base64",
+        params={"charset": "utf-8"},
     )
     for att, data in attachments:
         if data is None:
@@ -104,10 +116,12 @@ def record_to_eml(
             continue
         maintype, _, subtype = (att.get("mime_type") or "application/octet-stream").partition("/")
         msg.add_attachment(
-            data, maintype=maintype or "application", subtype=subtype or "octet-stream",
+            data,
+            maintype=maintype or "application",
+            subtype=subtype or "octet-stream",
             filename=attachment_filename(att),
         )
-    return msg.as_bytes(policy=SMTP)
+    return msg.as_bytes(policy=EML_POLICY)
 
 
 def attachment_filename(att: dict[str, Any]) -> str:
@@ -120,7 +134,11 @@ def _subject(doc: dict[str, Any]) -> str:
     text = " ".join((doc.get("text") or "").split())
     snippet = text if len(text) <= 60 else text[:57] + "..."
     where = "Teams" if doc.get("platform") == "teams" else "WhatsApp"
-    return f"[{where}] {who}: {snippet}" if snippet else f"[{where}] {who} ({doc.get('type') or 'message'})"
+    return (
+        f"[{where}] {who}: {snippet}"
+        if snippet
+        else f"[{where}] {who} ({doc.get('type') or 'message'})"
+    )
 
 
 def eml_path(out: Path, doc: dict[str, Any]) -> Path:

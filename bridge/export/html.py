@@ -18,7 +18,8 @@ from bridge.export.naming import portable_name
 CONVERSATIONS_DIR = "conversations"
 
 _CSS = """
-body{font:14px/1.4 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;background:#efeae2;color:#111}
+body{font:14px/1.4 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;
+  background:#efeae2;color:#111}
 header{background:#075e54;color:#fff;padding:12px 20px}
 header h1{font-size:18px;margin:0}
 header p{margin:2px 0 0;font-size:12px;opacity:.85}
@@ -27,7 +28,8 @@ main{max-width:860px;margin:0 auto;padding:16px}
 .rec.inbound{align-items:flex-start}
 .rec.outbound{align-items:flex-end}
 .rec.internal,.rec.mark{align-items:center}
-.bubble{max-width:70%;padding:6px 10px;border-radius:8px;box-shadow:0 1px .5px rgba(0,0,0,.13);background:#fff;white-space:pre-wrap;word-wrap:break-word}
+.bubble{max-width:70%;padding:6px 10px;border-radius:8px;box-shadow:0 1px .5px rgba(0,0,0,.13);
+  background:#fff;white-space:pre-wrap;word-wrap:break-word}
 .outbound .bubble{background:#d9fdd3}
 .who{font-size:12px;font-weight:600;color:#075e54}
 .meta{font-size:11px;color:#667781;margin-top:2px}
@@ -45,7 +47,7 @@ nav a{display:block;padding:4px 0}
 
 def _page(title: str, subtitle: str, body: str) -> str:
     return (
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>"
         f"<header><h1>{html.escape(title)}</h1><p>{html.escape(subtitle)}</p></header>"
         f"<main>\n{body}\n</main></body></html>\n"
@@ -71,19 +73,27 @@ def _media_html(att: dict[str, Any], path: Path | None) -> str:
         return f'<audio controls src="{src}"></audio><div>{label}</div>'
     if mime.startswith("video/"):
         return f'<video controls class="media" src="{src}"></video>'
-    return f'<a href="{src}" download="{label}">📎 {label}</a>'
+    return f'<div>Attachment: <a href="{src}" download="{label}">{label}</a></div>'
 
 
-def render_record(doc: dict[str, Any], media: list[tuple[dict[str, Any], Path | None]]) -> str:
-    """One record as an HTML fragment (pure)."""
+def render_record(
+    doc: dict[str, Any],
+    media: list[tuple[dict[str, Any], Path | None]],
+    earlier: dict[str, str] | None = None,
+) -> str:
+    """One record as an HTML fragment (pure); ``earlier`` names messages by id and source id,
+    so a status or reaction can say which message it is about."""
     kind, direction = doc.get("kind"), doc.get("direction")
-    attrs = (f'data-record-id="{html.escape(doc.get("id") or "")}" '
-             f'data-direction="{html.escape(direction or "")}" data-kind="{html.escape(kind or "")}"')
+    attrs = (
+        f'data-record-id="{html.escape(doc.get("id") or "")}" '
+        f'data-direction="{html.escape(direction or "")}" data-kind="{html.escape(kind or "")}"'
+    )
     when = html.escape((doc.get("sent_at") or "").replace("T", " ")[:19] + " UTC")
     text = html.escape(doc.get("text") or "")
     flags = "".join(
-        f'<div class="flag">⚑ {html.escape(str(f.get("action")))}: {html.escape(str(f.get("rule")))}'
-        f' — {html.escape(str(f.get("reason")))}</div>'
+        f'<div class="flag">⚑ {html.escape(str(f.get("action")))}: '
+        f"{html.escape(str(f.get('rule')))}"
+        f" — {html.escape(str(f.get('reason')))}</div>"
         for f in doc.get("flags") or []
     )
     if kind == "message":
@@ -98,17 +108,21 @@ def render_record(doc: dict[str, Any], media: list[tuple[dict[str, Any], Path | 
         )
     if kind == "status":
         note = f"✓ {html.escape(doc.get('status') or '')} · {when}"
-        if doc.get("relates_to"):
-            note += f" · for {html.escape(doc['relates_to'])}"
+        about = doc.get("relates_to")
+        if about:
+            note += f" · for {html.escape((earlier or {}).get(about) or about)}"
     elif kind == "reaction":
-        note = f"{text or '(reaction removed)'} reaction by {html.escape(_who(doc.get('sender')))} · {when}"
+        who = html.escape(_who(doc.get("sender")))
+        note = f"{text or '(reaction removed)'} reaction by {who} · {when}"
     elif kind in ("edit", "delete"):
         what = "edited to: " + text if kind == "edit" else "deleted a message"
         note = f"✎ {html.escape(_who(doc.get('sender')))} {what} · {when}"
     else:
         note = f"{html.escape(kind or 'event')}: {text} · {when}"
-    return (f'<div class="rec mark {html.escape(kind or "")}" {attrs}>'
-            f'<div class="note">{note}</div>{flags}</div>')
+    return (
+        f'<div class="rec mark {html.escape(kind or "")}" {attrs}>'
+        f'<div class="note">{note}</div>{flags}</div>'
+    )
 
 
 class HtmlWriter:
@@ -123,6 +137,7 @@ class HtmlWriter:
         self._parts.mkdir(exist_ok=True)
         self._counts: dict[str, int] = {}
         self._span: dict[str, tuple[str, str]] = {}
+        self._earlier: dict[str, str] = {}
 
     async def add(self, doc: dict[str, Any], data: bytes) -> None:
         conv = doc.get("conversation") or "internal"
@@ -131,7 +146,15 @@ class HtmlWriter:
             media.append((att, await self._media.fetch(att.get("sha256"), doc["id"])))
         part = self._parts / (portable_name(conv) + ".part")
         with part.open("a", encoding="utf-8") as fh:
-            fh.write(render_record(doc, media) + "\n")
+            fh.write(render_record(doc, media, self._earlier) + "\n")
+        if doc.get("kind") == "message":
+            text = " ".join((doc.get("text") or doc.get("type") or "").split())
+            if len(self._earlier) > 200_000:  # bounded memory on huge exports
+                self._earlier.clear()
+            label = f"message “{text[:40]}{'…' if len(text) > 40 else ''}”"
+            for key in (doc.get("id"), doc.get("source_id")):
+                if key:
+                    self._earlier[key] = label
         self._counts[conv] = self._counts.get(conv, 0) + 1
         first, _ = self._span.get(conv, (doc.get("sent_at") or "", ""))
         self._span[conv] = (first, doc.get("sent_at") or "")
@@ -146,11 +169,17 @@ class HtmlWriter:
             subtitle = f"{self._counts[conv]} record(s), {first} – {last}"
             (self._dir / f"{name}.html").write_text(_page(title, subtitle, body), encoding="utf-8")
             (self._parts / (name + ".part")).unlink()
-            links.append(f'<a href="{CONVERSATIONS_DIR}/{html.escape(name)}.html">'
-                         f"{html.escape(title)}</a> <span class=\"meta\">{html.escape(subtitle)}</span>")
+            links.append(
+                f'<a href="{CONVERSATIONS_DIR}/{html.escape(name)}.html">'
+                f'{html.escape(title)}</a> <span class="meta">{html.escape(subtitle)}</span>'
+            )
         self._parts.rmdir()
         (self._out / "index.html").write_text(
-            _page("wabridge export", f"{len(links)} transcript(s)", "<nav>" + "\n".join(links) + "</nav>"),
+            _page(
+                "wabridge export",
+                f"{len(links)} transcript(s)",
+                "<nav>" + "\n".join(links) + "</nav>",
+            ),
             encoding="utf-8",
         )
         return {"transcripts": len(links)}

@@ -16,7 +16,8 @@ MEDIA_DIR = "media"
 
 @dataclass
 class MediaCopier:
-    """Media bytes land in ``<out>/media/<sha256>``; missing or altered media is noted, not fatal."""
+    """Media bytes land in ``<out>/media/<sha256>``; missing or altered media is noted, not
+    fatal."""
 
     archive: Archive
     out: Path

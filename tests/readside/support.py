@@ -20,9 +20,37 @@ from bridge.record import Attachment, Flag, Party, Record
 
 CONTACT = "447700900123"
 CONV = make_conversation_id(BUSINESS_PNID, CONTACT)
-EMPLOYEE = Party(id="6f1c2b9e-0d4a-4c1e-9a57-3b2f1d0e8c11", name="Dana Trader", platform="teams",
-                 upn="Dana.Trader@contoso.com")
-PHOTO = b"\xff\xd8\xff\xe0 a tiny jpeg " * 40
+EMPLOYEE = Party(
+    id="6f1c2b9e-0d4a-4c1e-9a57-3b2f1d0e8c11",
+    name="Dana Trader",
+    platform="teams",
+    upn="Dana.Trader@contoso.com",
+)
+
+
+def _png(width: int = 96, height: int = 64) -> bytes:
+    """A real (small, gradient) PNG, so a browser shows it."""
+    import struct
+    import zlib
+
+    rows = b"".join(
+        b"\x00" + bytes(v for x in range(width) for v in (40 + x * 2, 120 + y, 200 - y))
+        for y in range(height)
+    )
+
+    def chunk(tag: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
+
+
+PHOTO = _png()
 CONTRACT = b"%PDF-1.7 contract bytes " * 30
 PENDING_SHA = hashlib.sha256(b"never downloaded").hexdigest()
 
@@ -34,30 +62,82 @@ def edge_records() -> list[Record]:
     photo_sha, contract_sha = (hashlib.sha256(b).hexdigest() for b in (PHOTO, CONTRACT))
 
     def rec(i: int, **kw) -> Record:
-        base = dict(conversation=CONV, platform="whatsapp", direction="inbound", kind="message",
-                    type="text", source_id=f"wamid.HBgM{i}Q+/=", sent_at=f"2026-10-0{i}T09:00:00.000Z",
-                    captured_at=f"2026-10-0{i}T09:00:01.000Z", sender=contact, recipients=(business,))
+        base = dict(
+            conversation=CONV,
+            platform="whatsapp",
+            direction="inbound",
+            kind="message",
+            type="text",
+            source_id=f"wamid.HBgM{i}Q+/=",
+            sent_at=f"2026-10-0{i}T09:00:00.000Z",
+            captured_at=f"2026-10-0{i}T09:00:01.000Z",
+            sender=contact,
+            recipients=(business,),
+        )
         base.update(kw)
         return Record(**base).sealed()
 
     first = rec(1, text="Hallo, können Sie mir das Angebot schicken? Grüße\nZoë")
-    reply = rec(2, platform="teams", direction="outbound", sender=EMPLOYEE, recipients=(contact,),
-                source_id="1732780000000", reply_to=first.id,
-                text="Here is the contract, guaranteed returns of 12%.",
-                attachments=(Attachment(contract_sha, "application/pdf", len(CONTRACT),
-                                        "Contract 2026 (signed).pdf", None,
-                                        f"media/{contract_sha[:2]}/{contract_sha}"),),
-                flags=(Flag("promissory", "flag", "Promissory language"),))
-    photo = rec(3, type="image", text="my passport",
-                attachments=(Attachment(photo_sha, "image/jpeg", len(PHOTO), "passport.jpg",
-                                        "my passport", f"media/{photo_sha[:2]}/{photo_sha}"),
-                             Attachment(PENDING_SHA, "application/pdf", 16, "later.pdf")),
-                reply_to="wamid.HBgM1Q+/=")
-    status = rec(4, kind="status", type=None, direction="outbound", status="read",
-                 sender=business, recipients=(contact,), relates_to=reply.id, text=None)
-    policy = rec(5, kind="policy", type="block", platform="teams", direction="internal",
-                 sender=EMPLOYEE, recipients=(), source_id=None,
-                 text="Blocked: payment card number (rule payment-card)")
+    reply = rec(
+        2,
+        platform="teams",
+        direction="outbound",
+        sender=EMPLOYEE,
+        recipients=(contact,),
+        source_id="1732780000000",
+        reply_to=first.id,
+        text="Here is the contract, guaranteed returns of 12%.",
+        attachments=(
+            Attachment(
+                contract_sha,
+                "application/pdf",
+                len(CONTRACT),
+                "Contract 2026 (signed).pdf",
+                None,
+                f"media/{contract_sha[:2]}/{contract_sha}",
+            ),
+        ),
+        flags=(Flag("promissory", "flag", "Promissory language"),),
+    )
+    photo = rec(
+        3,
+        type="image",
+        text="my passport",
+        attachments=(
+            Attachment(
+                photo_sha,
+                "image/png",
+                len(PHOTO),
+                "passport.png",
+                "my passport",
+                f"media/{photo_sha[:2]}/{photo_sha}",
+            ),
+            Attachment(PENDING_SHA, "application/pdf", 16, "later.pdf"),
+        ),
+        reply_to="wamid.HBgM1Q+/=",
+    )
+    status = rec(
+        4,
+        kind="status",
+        type=None,
+        direction="outbound",
+        status="read",
+        sender=business,
+        recipients=(contact,),
+        relates_to=reply.id,
+        text=None,
+    )
+    policy = rec(
+        5,
+        kind="policy",
+        type="block",
+        platform="teams",
+        direction="internal",
+        sender=EMPLOYEE,
+        recipients=(),
+        source_id=None,
+        text="Blocked: payment card number (rule payment-card)",
+    )
     return [first, reply, photo, status, policy]
 
 
@@ -66,7 +146,7 @@ async def build(archive: Archive, n_synthetic: int = 0, seed: int = 11) -> list[
     records = edge_records()
     for record in records:
         await archive.put(record, dedupe_key_for(record))
-    await archive.put_media_bytes(PHOTO, mime_type="image/jpeg")
+    await archive.put_media_bytes(PHOTO, mime_type="image/png")
     await archive.put_media_bytes(CONTRACT, mime_type="application/pdf")
     if n_synthetic:
         await generate(archive, World.make(n_synthetic, seed=seed, media_pool=5), n_synthetic, 16)

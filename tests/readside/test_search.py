@@ -15,14 +15,27 @@ from tests.readside.support import CONTACT, CONV, EMPLOYEE, all_records, build, 
 
 def random_queries(docs: list[dict], rng: random.Random, count: int) -> list[RecordQuery]:
     words = sorted({w for d in docs for w in text_tokens(d.get("text"))})
-    parties = sorted({p["id"] for d in docs for p in [d.get("sender") or {}] + d["recipients"] if p})
+    parties = sorted(
+        {p["id"] for d in docs for p in [d.get("sender") or {}] + d["recipients"] if p}
+    )
     conversations = sorted({d["conversation"] for d in docs if d.get("conversation")})
     months = sorted({d["sent_at"][:7] for d in docs})
     out = []
     for _ in range(count):
         q: dict = {}
-        for field in rng.sample(["conversation", "participant", "time", "text", "platform", "kind",
-                                 "direction", "flag"], rng.randint(1, 3)):
+        for field in rng.sample(
+            [
+                "conversation",
+                "participant",
+                "time",
+                "text",
+                "platform",
+                "kind",
+                "direction",
+                "flag",
+            ],
+            rng.randint(1, 3),
+        ):
             if field == "conversation":
                 q["conversation"] = rng.choice(conversations)
             elif field == "participant":
@@ -34,7 +47,9 @@ def random_queries(docs: list[dict], rng: random.Random, count: int) -> list[Rec
             elif field == "time":
                 month = rng.choice(months)
                 q["since"] = parse_time_bound(month)
-                q["until"] = parse_time_bound(rng.choice([m for m in months if m >= month]), end=True)
+                q["until"] = parse_time_bound(
+                    rng.choice([m for m in months if m >= month]), end=True
+                )
             elif field == "text":
                 picked = rng.sample(words, rng.choice([1, 1, 2]))
                 if rng.random() < 0.2:
@@ -75,14 +90,22 @@ async def test_index_search_equals_brute_force_scan(archive_location, tmp_path):
         assert nonempty > len(queries) // 3  # the battery is not trivially empty
         # Paging walks the same order.
         everything = brute_force(docs, RecordQuery())
-        pages = [h.id for off in range(0, len(everything), 97)
-                 for h in index.search(RecordQuery(), limit=97, offset=off)]
+        pages = [
+            h.id
+            for off in range(0, len(everything), 97)
+            for h in index.search(RecordQuery(), limit=97, offset=off)
+        ]
         assert pages == everything
         # The scan without index (tag-narrowed on Azure) agrees too.
         scanned = 15 if archive_location["backend"] == "local" else 4
-        for query in queries[:scanned] + [RecordQuery(since=parse_time_bound("2025-03"),
-                                                 until=parse_time_bound("2025-04", end=True))]:
-            assert [d["id"] for d, _ in await scan_select(archive, query)] == brute_force(docs, query)
+        for query in queries[:scanned] + [
+            RecordQuery(
+                since=parse_time_bound("2025-03"), until=parse_time_bound("2025-04", end=True)
+            )
+        ]:
+            assert [d["id"] for d, _ in await scan_select(archive, query)] == brute_force(
+                docs, query
+            )
     finally:
         index.close()
         await archive.close()
@@ -97,8 +120,13 @@ async def test_participant_in_any_common_form(tmp_path):
     await index.refresh(archive)
     expected = {h.id for h in index.search(RecordQuery(participant=CONTACT))}
     assert len(expected) == 4  # all but the firm-internal policy event
-    for form in ("+44 7700 900123", "+447700900123", "0044 7700 900123", "(+44) 7700-900-123",
-                 "tel:+447700900123"):
+    for form in (
+        "+44 7700 900123",
+        "+447700900123",
+        "0044 7700 900123",
+        "(+44) 7700-900-123",
+        "tel:+447700900123",
+    ):
         assert {h.id for h in index.search(RecordQuery(participant=form))} == expected, form
     by_upn = {h.id for h in index.search(RecordQuery(participant="dana.trader@CONTOSO.com"))}
     by_oid = {h.id for h in index.search(RecordQuery(participant=EMPLOYEE.id.upper()))}
@@ -146,16 +174,18 @@ def test_cli_search_json_prints_stored_records_sorted_and_audits_after(archive_l
         for line, doc in zip(lines, docs, strict=True):
             if doc["id"] in stored:
                 assert line == stored[doc["id"]]  # the stored canonical bytes, verbatim
-        code, out, _ = run_cli("archive", "search", "--json", "--conversation", CONV, "--as",
-                               "officer@contoso.com")
+        code, out, _ = run_cli(
+            "archive", "search", "--json", "--conversation", CONV, "--as", "officer@contoso.com"
+        )
         assert [json.loads(x)["id"] for x in out.splitlines()] == [r.id for r in records]
         # The next unfiltered search sees the earlier searches' audits, never its own.
         code, out, _ = run_cli("archive", "search", "--json")
         audits = [json.loads(x) for x in out.splitlines() if json.loads(x)["kind"] == "audit"]
         assert [a["raw"]["query"] for a in audits] == [{}, {"conversation": CONV}]
         assert audits[1]["sender"]["upn"] == "officer@contoso.com"
-        code, out, _ = run_cli("archive", "search", "--text", "Angebot", "--participant",
-                               "+44 7700 900123")
+        code, out, _ = run_cli(
+            "archive", "search", "--text", "Angebot", "--participant", "+44 7700 900123"
+        )
         assert code == 0 and out.splitlines()[-1] == "1 record(s)"
         code, out, _ = run_cli("archive", "search", "--limit", "2", "--offset", "1")
         assert out.splitlines()[-1].startswith("2 record(s) of ")
@@ -171,7 +201,9 @@ def test_verify_passes_with_index_and_audit_records(tmp_path):
     asyncio.run(build(Archive(LocalStore(root))))
     with cli_env(location, tmp_path):
         assert run_cli("archive", "search")[0] == 0
-        assert run_cli("archive", "export", "--format", "jsonl", "--out", str(tmp_path / "x"))[0] == 0
+        assert (
+            run_cli("archive", "export", "--format", "jsonl", "--out", str(tmp_path / "x"))[0] == 0
+        )
         assert (root / ".index" / "index.sqlite3").exists()
         code, out, _ = run_cli("archive", "verify")
         assert code == 0 and "verify OK: 7 records" in out, out
