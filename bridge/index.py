@@ -217,7 +217,7 @@ class ArchiveIndex:
         total = 0
         try:
             bulk.execute("BEGIN")
-            async for name, data in archive.iter_records(concurrency=64):
+            async for name, data in _all_records(archive):
                 try:
                     doc = json.loads(data)
                 except ValueError:
@@ -323,6 +323,26 @@ class ArchiveIndex:
         return self._conn.execute("SELECT count(*) FROM records").fetchone()[0]
 
 
+async def _all_records(archive: Archive) -> AsyncIterator[tuple[str, bytes]]:
+    """Every record blob; in large batches where the backend can read many at once."""
+    read_many = getattr(archive.store, "read_many", None)
+    if read_many is None:
+        async for item in archive.iter_records(concurrency=64):
+            yield item
+        return
+    batch: list[str] = []
+    async for name in archive.iter_record_names():
+        batch.append(name)
+        if len(batch) >= 2000:
+            for item in zip(batch, await read_many(batch), strict=True):
+                if item[1] is not None:
+                    yield item  # type: ignore[misc]
+            batch = []
+    for item in zip(batch, await read_many(batch), strict=True):
+        if item[1] is not None:
+            yield item  # type: ignore[misc]
+
+
 def _ledger_names(data: bytes) -> list[str]:
     names: list[str] = []
     seen: set[str] = set()
@@ -342,6 +362,18 @@ def _ledger_names(data: bytes) -> list[str]:
 async def _read_docs(
     archive: Archive, names: list[str], concurrency: int = 32
 ) -> list[tuple[str, dict]]:
+    read_many = getattr(archive.store, "read_many", None)
+    if read_many is not None:
+        out = []
+        for start in range(0, len(names), 2000):
+            chunk = names[start : start + 2000]
+            for name, data in zip(chunk, await read_many(chunk), strict=True):
+                try:
+                    if data is not None:
+                        out.append((name, json.loads(data)))
+                except ValueError:
+                    continue
+        return out
     sem = asyncio.Semaphore(concurrency)
 
     async def one(name: str) -> tuple[str, dict] | None:

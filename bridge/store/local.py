@@ -130,6 +130,21 @@ class LocalStore:
         path = self._path(name)
         return await self._run(path.read_bytes)
 
+    async def read_many(self, names: list[str]) -> list[bytes | None]:
+        """Several small blobs in one go (None for an absent one): bulk reads, e.g. reindexing."""
+        paths = [self._path(n) for n in names]
+
+        def read_all() -> list[bytes | None]:
+            out: list[bytes | None] = []
+            for path in paths:
+                try:
+                    out.append(path.read_bytes())
+                except FileNotFoundError:
+                    out.append(None)
+            return out
+
+        return await self._run(read_all)
+
     async def read_stream(self, name: str) -> AsyncIterator[bytes]:
         path = self._path(name)
         fh = await self._run(open, path, "rb")
