@@ -21,7 +21,12 @@ from azure.core.exceptions import (
 from azure.storage.blob import ContentSettings
 from azure.storage.blob.aio import BlobServiceClient, ContainerClient
 
-from bridge.errors import ArchiveUnavailable, ConcurrentUpdate, NotSupportedByBackend, RecordNotFound
+from bridge.errors import (
+    ArchiveUnavailable,
+    ConcurrentUpdate,
+    NotSupportedByBackend,
+    RecordNotFound,
+)
 from bridge.ids import check_blob_name
 from bridge.store.base import BlobInfo, StoredDoc
 
@@ -47,15 +52,19 @@ def _tag_safe(value: str) -> str:
 class AzureBlobStore:
     """``ArchiveStore`` over one Azure Blob container."""
 
-    def __init__(self, container: ContainerClient, *, credential: Any = None) -> None:
+    def __init__(
+        self, container: ContainerClient, *, service: BlobServiceClient | None = None,
+        credential: Any = None,
+    ) -> None:
         self._container = container
+        self._service = service
         self._credential = credential
         self.description = f"Azure Blob container {container.container_name} at {container.url}"
 
     @classmethod
     def from_connection_string(cls, conn: str, container: str) -> AzureBlobStore:
         service = BlobServiceClient.from_connection_string(conn, **_CLIENT_OPTIONS)
-        return cls(service.get_container_client(container))
+        return cls(service.get_container_client(container), service=service)
 
     @classmethod
     def from_container_url(cls, url: str) -> AzureBlobStore:
@@ -66,12 +75,14 @@ class AzureBlobStore:
             raise ValueError(f"ARCHIVE_URL must be https://ACCOUNT.blob.core.windows.net/CONTAINER, not {url!r}")
         credential = DefaultAzureCredential()
         service = BlobServiceClient(account_url, credential=credential, **_CLIENT_OPTIONS)
-        return cls(service.get_container_client(container), credential=credential)
+        return cls(service.get_container_client(container), service=service, credential=credential)
 
     async def _call(self, what: str, coro):
         try:
             return await asyncio.wait_for(coro, OPERATION_TIMEOUT)
         except ResourceNotFoundError as exc:
+            if getattr(exc, "error_code", None) == "ContainerNotFound":
+                raise ArchiveUnavailable(f"{what}: the archive container does not exist") from exc
             raise RecordNotFound(what) from exc
         except ResourceModifiedError as exc:
             raise ConcurrentUpdate(what) from exc
@@ -243,6 +254,8 @@ class AzureBlobStore:
 
     async def close(self) -> None:
         await self._container.close()
+        if self._service is not None:
+            await self._service.close()
         if self._credential is not None:
             await self._credential.close()
 

@@ -16,7 +16,12 @@ import tempfile
 from collections.abc import AsyncIterable, AsyncIterator
 from pathlib import Path
 
-from bridge.errors import ArchiveUnavailable, ConcurrentUpdate, NotSupportedByBackend, RecordNotFound
+from bridge.errors import (
+    ArchiveUnavailable,
+    ConcurrentUpdate,
+    NotSupportedByBackend,
+    RecordNotFound,
+)
 from bridge.ids import check_blob_name
 from bridge.store.base import BlobInfo, StoredDoc
 
