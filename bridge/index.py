@@ -173,8 +173,7 @@ class ArchiveIndex:
             done = consumed.get(info.name, 0)
             if info.size <= done:
                 continue
-            data = await archive.store.read(info.name)
-            fresh = data[done:]
+            fresh = await _read_from(archive, info.name, done)
             cut = fresh.rfind(b"\n") + 1
             if cut == 0:
                 continue
@@ -321,6 +320,14 @@ class ArchiveIndex:
 
     def size(self) -> int:
         return self._conn.execute("SELECT count(*) FROM records").fetchone()[0]
+
+
+async def _read_from(archive: Archive, name: str, offset: int) -> bytes:
+    """A blob from ``offset`` on: only the new part where the backend can (local, Azure)."""
+    read_from = getattr(archive.store, "read_from", None)
+    if read_from is not None:
+        return await read_from(name, offset)
+    return (await archive.store.read(name))[offset:]
 
 
 async def _all_records(archive: Archive) -> AsyncIterator[tuple[str, bytes]]:

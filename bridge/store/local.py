@@ -135,6 +135,17 @@ class LocalStore:
         path = self._path(name)
         return await self._run(path.read_bytes)
 
+    async def read_from(self, name: str, offset: int) -> bytes:
+        """The content from byte ``offset`` on (a ledger segment's new lines)."""
+        path = self._path(name)
+
+        def read() -> bytes:
+            with path.open("rb") as fh:
+                fh.seek(offset)
+                return fh.read()
+
+        return await self._run(read)
+
     async def read_many(self, names: list[str]) -> list[bytes | None]:
         """Several small blobs in one go (None for an absent one): bulk reads, e.g. reindexing."""
         paths = [self._path(n) for n in names]

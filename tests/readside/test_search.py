@@ -209,3 +209,32 @@ def test_verify_passes_with_index_and_audit_records(tmp_path):
         assert code == 0 and "verify OK: 7 records" in out, out
         code, out, _ = run_cli("archive", "reindex")
         assert code == 0 and "reindexed 7 record(s)" in out
+
+
+async def test_refresh_reads_only_the_new_part_of_a_segment(archive_location, tmp_path):
+    from bridge.store.base import ArchiveStore
+
+    store = archive_location["open"]()
+    archive = Archive(store)
+    await build(archive)
+    index = ArchiveIndex(tmp_path / "i.sqlite3", store.description)
+    assert await index.refresh(archive) == 5
+    segment = [i async for i in store.list("ledger/")][0]
+    tail = await store.read_from(segment.name, segment.size - 10)
+    assert tail == (await store.read(segment.name))[-10:]
+    assert await store.read_from(segment.name, segment.size) == b""
+    # A half-written last line is left for the next refresh, then read once complete.
+    from bench.synth import World, records
+
+    record, key = next(records(World.make(10, seed=1), 1))
+    name = "records/x/2026/01/01/half.json"
+    await store.create(name, record.canonical())
+    line = json.dumps({"n": name, "s": record.sha256, "i": record.id, "h": "0" * 64}).encode()
+    await store.append(segment.name, line[:20])
+    assert await index.refresh(archive) == 0
+    await store.append(segment.name, line[20:] + b"\n")
+    assert await index.refresh(archive) == 1
+    assert index.name_of(record.id) == name
+    assert isinstance(store, ArchiveStore)
+    index.close()
+    await archive.close()
