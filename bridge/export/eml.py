@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from datetime import UTC, datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP
@@ -72,13 +73,12 @@ def record_to_eml(
 ) -> bytes:
     """The RFC 5322 message of one ``message`` record (pure: no I/O)."""
     msg = EmailMessage()
-    sender = party_address(doc.get("sender"))
-    if sender is not None:
-        msg["From"] = sender
+    # RFC 5322 requires From and Date: a record without a sender still gets a (non-routable) one.
+    msg["From"] = party_address(doc.get("sender")) or Address("unknown", "unknown", "wabridge.invalid")
     recipients = [a for a in (party_address(p) for p in doc.get("recipients") or []) if a]
     if recipients:
         msg["To"] = recipients
-    msg["Date"] = format_datetime(parse_rfc3339(doc["sent_at"]))
+    msg["Date"] = format_datetime(_moment(doc))
     msg["Subject"] = _subject(doc)
     msg["Message-ID"] = message_id_for(doc.get("source_id") or doc["id"])
     if reply_token:
@@ -122,6 +122,15 @@ def record_to_eml(
             filename=attachment_filename(att),
         )
     return msg.as_bytes(policy=EML_POLICY)
+
+
+def _moment(doc: dict[str, Any]) -> datetime:
+    for key in ("sent_at", "captured_at"):
+        try:
+            return parse_rfc3339(str(doc.get(key) or ""))
+        except ValueError:
+            continue
+    return datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def attachment_filename(att: dict[str, Any]) -> str:
