@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from datetime import timedelta
 
 from bridge.archive import Archive
@@ -22,18 +23,25 @@ def _day(value: str, shift: int) -> str:
     return (parse_rfc3339(value) + timedelta(days=shift)).strftime("%Y-%m-%d")
 
 
+_TAG_SAFE = re.compile(r"[A-Za-z0-9 +\-./:=_]{1,256}")
+
+
 def tag_expression(query: RecordQuery) -> str | None:
     """A blob-index-tag filter that selects a superset of ``query`` (None: tags do not help).
 
     Dates in tags are the record's own ``sent_at`` date, so a day of margin is kept each side.
     """
     parts = []
+    if query.conversation is not None:
+        if not _TAG_SAFE.fullmatch(query.conversation):
+            return None  # stored tags are sanitised; the name prefix is exact instead
+        parts.append(f"\"conversation\" = '{query.conversation}'")
     if query.since is not None:
         parts.append(f"\"date\" >= '{_day(query.since, -1)}'")
     if query.until is not None:
         parts.append(f"\"date\" <= '{_day(query.until, 1)}'")
-    if not parts:
-        return None
+    if len(parts) < 1 + (query.conversation is not None):
+        return None  # a conversation alone is one name prefix: listing it is as good
     return " AND ".join(parts)
 
 
@@ -46,12 +54,11 @@ def listing_prefix(query: RecordQuery) -> str:
 
 
 async def candidate_names(archive: Archive, query: RecordQuery) -> list[str]:
-    if query.conversation is None:
-        expression = tag_expression(query)
-        if expression is not None:
-            names = await archive.store.find_by_tags(expression)
-            if names is not None:
-                return [n for n in names if n.startswith(RECORDS_PREFIX)]
+    expression = tag_expression(query)
+    if expression is not None:
+        names = await archive.store.find_by_tags(expression)
+        if names is not None:
+            return [n for n in names if n.startswith(RECORDS_PREFIX)]
     return [n async for n in archive.iter_record_names(listing_prefix(query))]
 
 

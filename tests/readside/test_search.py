@@ -101,11 +101,15 @@ async def test_index_search_equals_brute_force_scan(archive_location, tmp_path):
         for query in queries[:scanned] + [
             RecordQuery(
                 since=parse_time_bound("2025-03"), until=parse_time_bound("2025-04", end=True)
-            )
+            ),
+            RecordQuery(
+                conversation=CONV, since=parse_time_bound("2026-10-02"),
+                until=parse_time_bound("2026-10-04", end=True),
+            ),
         ]:
-            assert [d["id"] for d, _ in await scan_select(archive, query)] == brute_force(
-                docs, query
-            )
+            expected = brute_force(docs, query)
+            assert [d["id"] for d, _ in await scan_select(archive, query)] == expected
+            assert expected or query.conversation != CONV  # the conversation+dates case is not empty
     finally:
         index.close()
         await archive.close()
