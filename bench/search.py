@@ -25,6 +25,7 @@ from pathlib import Path
 
 from bench.synth import BUSINESS_PNID, World, records
 from bridge.archive import Archive
+from bridge.errors import ArchiveUnavailable
 from bridge.ids import make_conversation_id
 from bridge.index import ArchiveIndex, read_hits
 from bridge.query import RecordQuery, parse_time_bound
@@ -40,18 +41,29 @@ async def generate(
         await archive.put_media_bytes(body, mime_type=mime)
     items = records(world, n, seed)
     done = 0
+    retries = [0]
     started = time.perf_counter()
 
     async def worker() -> None:
         nonlocal done
         for record, key in items:
-            await archive.put(record, key)
+            for attempt in range(5):
+                try:
+                    await archive.put(record, key)  # idempotent per key: safe to retry
+                    break
+                except ArchiveUnavailable:
+                    if attempt == 4:
+                        raise
+                    retries[0] += 1
+                    await asyncio.sleep(1 + attempt)
             done += 1
-            if done % 20000 == 0:
+            if done % 10000 == 0:
                 rate = done / (time.perf_counter() - started)
                 print(f"  written {done}/{n} ({rate:,.0f}/s)", file=sys.stderr, flush=True)
 
     await asyncio.gather(*(worker() for _ in range(concurrency)))
+    if retries[0]:
+        print(f"  ({retries[0]} writes retried after a storage timeout)", file=sys.stderr)
     return time.perf_counter() - started
 
 

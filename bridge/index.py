@@ -21,7 +21,7 @@ import hashlib
 import json
 import os
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,6 +45,8 @@ INDEX_DIRNAME = ".index"
 INDEX_FILENAME = "index.sqlite3"
 
 Progress = Callable[[int, int | None], None]
+#: Ledger lines handled per transaction when catching up.
+REFRESH_CHUNK = 5000
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -174,28 +176,26 @@ class ArchiveIndex:
             if info.size <= done:
                 continue
             fresh = await _read_from(archive, info.name, done)
-            cut = fresh.rfind(b"\n") + 1
-            if cut == 0:
-                continue
-            names = _ledger_names(fresh[:cut])
-            known = self._known_names(names)
-            todo = [n for n in names if n not in known]
-            docs = await _read_docs(archive, todo)
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                for name, doc in docs:
-                    added += self._insert(name, doc)
-                self._conn.execute(
-                    "INSERT INTO segments(name, consumed) VALUES (?, ?) ON CONFLICT(name) "
-                    "DO UPDATE SET consumed = max(consumed, excluded.consumed)",
-                    (info.name, done + cut),
-                )
-                self._conn.execute("COMMIT")
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            if progress:
-                progress(added, None)
+            # In chunks, each committed with the cursor just past its last line: memory stays
+            # bounded on a first run over a large archive, and a crash loses no progress.
+            for names, end in _ledger_chunks(fresh, REFRESH_CHUNK):
+                known = self._known_names(names)
+                docs = await _read_docs(archive, [n for n in names if n not in known])
+                self._conn.execute("BEGIN IMMEDIATE")
+                try:
+                    for name, doc in docs:
+                        added += self._insert(name, doc)
+                    self._conn.execute(
+                        "INSERT INTO segments(name, consumed) VALUES (?, ?) ON CONFLICT(name) "
+                        "DO UPDATE SET consumed = max(consumed, excluded.consumed)",
+                        (info.name, done + end),
+                    )
+                    self._conn.execute("COMMIT")
+                except BaseException:
+                    self._conn.execute("ROLLBACK")
+                    raise
+                if progress:
+                    progress(added, None)
         return added
 
     async def rebuild(self, archive: Archive, progress: Progress | None = None) -> int:
@@ -207,8 +207,9 @@ class ArchiveIndex:
         """
         cursor: dict[str, int] = {}
         async for info in archive.store.list(LEDGER_PREFIX):
-            data = await archive.store.read(info.name)
-            cursor[info.name] = data.rfind(b"\n") + 1
+            start = max(0, info.size - 65536)
+            tail = await _read_from(archive, info.name, start)
+            cursor[info.name] = start + tail.rfind(b"\n") + 1 if b"\n" in tail else start
         tmp = self.path.with_name(self.path.name + ".rebuild")
         for leftover in (tmp, Path(str(tmp) + "-wal"), Path(str(tmp) + "-shm")):
             leftover.unlink(missing_ok=True)
@@ -350,20 +351,26 @@ async def _all_records(archive: Archive) -> AsyncIterator[tuple[str, bytes]]:
             yield item  # type: ignore[misc]
 
 
-def _ledger_names(data: bytes) -> list[str]:
+def _ledger_chunks(data: bytes, size: int) -> Iterator[tuple[list[str], int]]:
+    """Record names of the complete lines of ``data``, ``size`` at a time, each chunk with the
+    offset just past its last line (a partial last line is left for later)."""
     names: list[str] = []
     seen: set[str] = set()
-    for line in data.split(b"\n"):
-        if not line.strip():
-            continue
+    pos = 0
+    while (nl := data.find(b"\n", pos)) != -1:
+        line, pos = data[pos:nl], nl + 1
         try:
-            name = json.loads(line)["n"]
+            name = json.loads(line)["n"] if line.strip() else None
         except (ValueError, KeyError, TypeError):
-            continue  # a broken line is verify's finding; the record is found by reindex
+            name = None  # a broken line is verify's finding; reindex finds the record anyway
         if isinstance(name, str) and name not in seen:
             seen.add(name)
             names.append(name)
-    return names
+        if len(names) >= size:
+            yield names, pos
+            names, seen = [], set()
+    if pos:
+        yield names, pos
 
 
 async def _read_docs(

@@ -140,8 +140,11 @@ async def test_participant_in_any_common_form(tmp_path):
     await archive.close()
 
 
-async def test_index_follows_the_ledger_and_rebuilds_from_records_alone(tmp_path):
+async def test_index_follows_the_ledger_and_rebuilds_from_records_alone(tmp_path, monkeypatch):
+    import bridge.index
     from bridge.store.local import LocalStore
+
+    monkeypatch.setattr(bridge.index, "REFRESH_CHUNK", 7)  # catch up in many small steps
 
     archive = Archive(LocalStore(tmp_path / "a"))
     await build(archive, 50)
