@@ -189,6 +189,8 @@ def run_cli(*argv: str) -> tuple[int, str, str]:
     sys.stdout, sys.stderr = out, err
     try:
         code = main(list(argv))
+    except SystemExit as exc:  # argparse refusing the arguments
+        code = int(exc.code or 0)
     finally:
         sys.stdout, sys.stderr = saved
     return code, out.getvalue(), err.getvalue()

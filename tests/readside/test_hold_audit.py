@@ -113,3 +113,21 @@ def test_every_read_and_hold_leaves_an_audit_record(archive_location, tmp_path):
         assert last["sender"]["id"].startswith("os:") and last["raw"]["query"] == {"kind": "policy"}
         code, _, err = run_cli("archive", "search", "--as", "not a upn")
         assert code == 2 and "user principal name" in err
+
+
+def test_bad_read_side_input_is_a_one_line_error(tmp_path):
+    from tests.readside.support import run_cli
+
+    archive = ["--archive", str(tmp_path / "a")]
+    cases = [
+        ["archive", "hold", "set", "--case", "M"],
+        ["archive", "hold", "set", "--case", "M", "--conversation", CONV, "--participant", "1"],
+        ["archive", "hold", "clear", "--case", "nothing held"],
+        ["archive", "export", "--format", "pdf", "--out", str(tmp_path / "o")],
+        ["archive", "search", "--text", "  "],
+        ["archive", "retention", "--days", "-1"],
+    ]
+    for argv in cases:
+        code, out, err = run_cli(*argv, *archive)
+        assert code != 0, argv
+        assert len(err.strip().splitlines()) == 1, (argv, err)
