@@ -143,6 +143,7 @@ class Settings:
                 missing.append(var)
         if self.app_type != "UserAssignedMSI" and not self.app_password:
             missing.append("MicrosoftAppPassword")
-        if self.app_type == "SingleTenant" and not self.app_tenant_id:
+        # botbuilder's credential factory needs the tenant for both (not for MultiTenant).
+        if self.app_type in ("SingleTenant", "UserAssignedMSI") and not self.app_tenant_id:
             missing.append("MicrosoftAppTenantId")
         return missing

@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from bot.cli import archive_cmds, serve_cmd
+from bot.cli import archive_cmds, manifest_cmds, serve_cmd
 from bot.cli.common import CliError, OneLineErrorParser
 
 #: Each module adds its sub-commands with ``register(subparsers)``.
-COMMAND_MODULES = [serve_cmd, archive_cmds]
+COMMAND_MODULES = [serve_cmd, archive_cmds, manifest_cmds]
 
 
 def build_parser() -> argparse.ArgumentParser:

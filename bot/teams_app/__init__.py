@@ -1,0 +1,1 @@
+"""The Teams app package: fill the manifest template, zip it, and validate packages offline."""
