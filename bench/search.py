@@ -148,7 +148,7 @@ async def run(
         f"reindex: {total:,} records in {elapsed:,.1f} s = {total / elapsed:,.0f} records/s "
         f"(index file {_megabytes(index_path):,.0f} MB)"
     )
-    extra = max(100, min(10_000, n // 100))
+    extra = args.extra or max(100, min(10_000, n // 100))
     await generate(archive, world, extra, args.concurrency, seed=args.seed + 1)
     started = time.perf_counter()
     added = await index.refresh(archive)
@@ -216,6 +216,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--concurrency", type=int, default=128)
     parser.add_argument("--queries", type=int, default=40, help="instances of each query kind")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--extra", type=int, help="records added after the reindex (refresh test)")
     asyncio.run(main_async(parser.parse_args(argv)))
 
 

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from bridge.archive import Archive
-from bridge.errors import RecordNotFound
+from bridge.errors import ArchiveUnavailable, RecordNotFound
 from bridge.ids import LEDGER_PREFIX
 from bridge.query import (
     RecordQuery,
@@ -323,6 +323,39 @@ class ArchiveIndex:
         return self._conn.execute("SELECT count(*) FROM records").fetchone()[0]
 
 
+async def _with_retries(
+    archive: Archive, names: AsyncIterator[str], concurrency: int = 16
+) -> AsyncIterator[tuple[str, bytes]]:
+    """Read blobs a batch at a time; a read that times out is tried twice more before failing
+    (a long rebuild should not die of one slow answer)."""
+    sem = asyncio.Semaphore(concurrency)
+
+    async def one(name: str) -> tuple[str, bytes] | None:
+        for attempt in range(3):
+            async with sem:
+                try:
+                    return name, await archive.store.read(name)
+                except RecordNotFound:
+                    return None
+                except ArchiveUnavailable:
+                    if attempt == 2:
+                        raise
+            await asyncio.sleep(1 + attempt)
+        return None
+
+    batch: list[str] = []
+    async for name in names:
+        batch.append(name)
+        if len(batch) >= 512:
+            for item in await asyncio.gather(*(one(n) for n in batch)):
+                if item is not None:
+                    yield item
+            batch = []
+    for item in await asyncio.gather(*(one(n) for n in batch)):
+        if item is not None:
+            yield item
+
+
 async def _read_from(archive: Archive, name: str, offset: int) -> bytes:
     """A blob from ``offset`` on: only the new part where the backend can (local, Azure)."""
     read_from = getattr(archive.store, "read_from", None)
@@ -335,8 +368,8 @@ async def _all_records(archive: Archive) -> AsyncIterator[tuple[str, bytes]]:
     """Every record blob; in large batches where the backend can read many at once."""
     read_many = getattr(archive.store, "read_many", None)
     if read_many is None:
-        async for item in archive.iter_records(concurrency=64):
-            yield item
+        async for name in _with_retries(archive, archive.iter_record_names()):
+            yield name
         return
     batch: list[str] = []
     async for name in archive.iter_record_names():
