@@ -44,6 +44,10 @@ def create_app(settings: Settings, *, store: ArchiveStore | None = None) -> web.
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
 
+    from bot.whatsapp.webhook import setup_whatsapp
+
+    setup_whatsapp(app)
+
     async def startup(app: web.Application) -> None:
         try:
             await app[ARCHIVE].store.ensure_ready()

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from bridge.archive import Archive
-from bridge.errors import RecordNotFound
-from bridge.ids import LEDGER_PREFIX, media_blob_name
+from bridge.errors import ArchiveError, RecordNotFound
+from bridge.ids import LEDGER_PREFIX, media_blob_name, state_blob_name
 from bridge.ledger import parse_segment
 from bridge.record import canonical_json, parse_rfc3339, record_sha256
 
@@ -124,10 +124,26 @@ async def _check_media(archive: Archive, sha: str, record_id: str) -> Problem | 
         async for chunk in archive.store.read_stream(name):
             digest.update(chunk)
     except RecordNotFound:
-        return Problem("media-pending", name, record_id, "media bytes not (yet) in the archive")
+        return Problem("media-pending", name, record_id,
+                       "media bytes not (yet) in the archive" + await _pending_note(archive, sha))
     if digest.hexdigest() != sha:
         return Problem("media-altered", name, record_id, "media bytes do not match their sha256")
     return None
+
+
+async def _pending_note(archive: Archive, sha: str) -> str:
+    """What the media fetcher last noted about this hash (``state/media-pending/<sha>.json``)."""
+    try:
+        doc = await archive.store.get_doc(state_blob_name("media-pending", sha))
+        pending = json.loads(doc.data) if doc is not None else None
+    except (ArchiveError, ValueError):
+        return ""
+    if not isinstance(pending, dict):
+        return "; no fetch pending"
+    note = f"; fetch pending, {pending.get('attempts', 0)} attempt(s)"
+    if pending.get("last_error"):
+        note += f", last error: {pending['last_error']}"
+    return note
 
 
 def _recent(captured_at: str | None, now: datetime) -> bool:

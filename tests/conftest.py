@@ -10,6 +10,7 @@ import pytest
 
 from bridge.store.azure_blob import AzureBlobStore
 from bridge.store.local import LocalStore
+from tests.fakes.meta_graph import meta_graph  # noqa: F401 - fixture
 from tests.support.azurite import Azurite
 
 BACKENDS = ["local", "azurite"]

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from bot.cli.common import CliError, add_archive_option, run_with_archive
+from bot.cli.pending_cmd import add_pending_command
 from bot.cli.progress import ProgressBar
 from bridge.archive import Archive
 from bridge.audit import actor_party, audit_record, check_upn, write_audit
@@ -120,6 +121,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     verify.add_argument("--skip-media", action="store_true", help="do not re-hash media bytes")
     add_archive_option(verify)
     verify.set_defaults(func=cmd_verify)
+
+    add_pending_command(commands)
 
     stats = commands.add_parser("stats", help="counts by kind, platform, direction")
     add_reader_options(stats)

@@ -35,6 +35,8 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         raise CliError(str(exc)) from exc
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # The Azure SDK logs every storage request's headers at INFO: noise, and costly per write.
+    logging.getLogger("azure").setLevel(logging.WARNING)
     log = logging.getLogger("wabridge")
     if settings.dev_mode:
         log.warning("WABRIDGE_DEV_MODE=1: running without %s", ", ".join(settings.missing_secrets()) or "nothing missing")

@@ -7,6 +7,7 @@ outage surfaces as ``ArchiveUnavailable`` within seconds instead of the SDK's mi
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterable, AsyncIterator
 from typing import Any
 
@@ -42,6 +43,16 @@ _CLIENT_OPTIONS: dict[str, Any] = {
     "connection_timeout": 4,
     "read_timeout": 8,
 }
+_PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "NETRC")
+
+
+def _client_options() -> dict[str, Any]:
+    """The bounded retry options; with no proxy variables set, the transport is told not to
+    look for them (aiohttp otherwise looks them up in a worker thread on every request)."""
+    options = dict(_CLIENT_OPTIONS)
+    if not any(os.environ.get(v) or os.environ.get(v.lower()) for v in _PROXY_VARIABLES):
+        options["use_env_settings"] = False
+    return options
 
 
 def _tag_safe(value: str) -> str:
@@ -63,7 +74,7 @@ class AzureBlobStore:
 
     @classmethod
     def from_connection_string(cls, conn: str, container: str) -> AzureBlobStore:
-        service = BlobServiceClient.from_connection_string(conn, **_CLIENT_OPTIONS)
+        service = BlobServiceClient.from_connection_string(conn, **_client_options())
         return cls(service.get_container_client(container), service=service)
 
     @classmethod
@@ -74,7 +85,7 @@ class AzureBlobStore:
         if not container or not account_url.startswith("https://"):
             raise ValueError(f"ARCHIVE_URL must be https://ACCOUNT.blob.core.windows.net/CONTAINER, not {url!r}")
         credential = DefaultAzureCredential()
-        service = BlobServiceClient(account_url, credential=credential, **_CLIENT_OPTIONS)
+        service = BlobServiceClient(account_url, credential=credential, **_client_options())
         return cls(service.get_container_client(container), service=service, credential=credential)
 
     async def _call(self, what: str, coro):
