@@ -6,6 +6,7 @@ import logging
 
 from aiohttp import web
 
+from bot.governance.service import install_governance
 from bot.settings import Settings
 from bridge.archive import Archive
 from bridge.errors import ArchiveUnavailable
@@ -17,6 +18,11 @@ ARCHIVE = web.AppKey("archive", Archive)
 SETTINGS = web.AppKey("settings", Settings)
 #: Callbacks run with each inbound delivery's durable records (see ``bot.ports.InboundListener``).
 INBOUND_LISTENERS = web.AppKey("inbound_listeners", list)
+#: Governance at the moment of sending (``bot.ports.OutboundGate``): the registry of
+#: authorized users, the policy acknowledgement and the lexicon (``bot.governance.gate``).
+OUTBOUND_GATE = web.AppKey("outbound_gate", object)
+#: The Teams relay's parts (``bot.relay.service.Relay``).
+RELAY = web.AppKey("relay", object)
 
 #: Meta documents webhook payloads of up to 3 MB; accept 3 MiB and refuse larger with 413.
 MAX_BODY = 3 * 1024 * 1024
@@ -41,6 +47,11 @@ def create_app(settings: Settings, *, store: ArchiveStore | None = None) -> web.
     app[SETTINGS] = settings
     app[ARCHIVE] = Archive(store or settings.archive.open_store())
     app[INBOUND_LISTENERS] = []
+    from bot.relay.service import install_relay
+
+    app[OUTBOUND_GATE] = install_governance(app, settings, app[ARCHIVE])
+    app[RELAY] = install_relay(app, settings, app[ARCHIVE], gate_key=OUTBOUND_GATE,
+                               listeners=app[INBOUND_LISTENERS])
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
 

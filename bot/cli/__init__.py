@@ -5,11 +5,21 @@ from __future__ import annotations
 import argparse
 import sys
 
-from bot.cli import archive_cmds, manifest_cmds, serve_cmd
+from bot.cli import (
+    archive_cmds,
+    contacts_cmds,
+    demo_cmd,
+    manifest_cmds,
+    policy_cmds,
+    serve_cmd,
+    users_cmds,
+)
 from bot.cli.common import CliError, OneLineErrorParser
 
 #: Each module adds its sub-commands with ``register(subparsers)``.
-COMMAND_MODULES = [serve_cmd, archive_cmds, manifest_cmds]
+COMMAND_MODULES = [
+    serve_cmd, demo_cmd, archive_cmds, users_cmds, contacts_cmds, policy_cmds, manifest_cmds,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -18,7 +18,8 @@ import time
 
 from aiohttp import web
 
-from bot.app import ARCHIVE, INBOUND_LISTENERS, MAX_BODY, SETTINGS
+from bot.app import ARCHIVE, INBOUND_LISTENERS, MAX_BODY, OUTBOUND_GATE, SETTINGS
+from bot.governance.inbound import flag_items
 from bot.whatsapp.client import CloudApiClient
 from bot.whatsapp.media import MediaCapture, MediaSettings
 from bridge.convert.whatsapp import convert_delivery
@@ -119,6 +120,7 @@ async def handle_delivery(request: web.Request) -> web.Response:
         return web.Response(status=400, text="body is not JSON")
 
     items = convert_delivery(payload, received_at=now_rfc3339())
+    items = flag_items(items, request.app.get(OUTBOUND_GATE))  # lexicon findings on inbound text
     archive = request.app[ARCHIVE]
     capture = request.app[MEDIA_CAPTURE]
     try:

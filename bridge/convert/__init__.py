@@ -1,0 +1,1 @@
+"""Pure converters: source payloads to archive records (no I/O)."""

@@ -1,0 +1,1 @@
+"""The relay between WhatsApp contacts and their Teams threads (DESIGN.md §3.5)."""

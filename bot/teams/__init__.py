@@ -1,0 +1,1 @@
+"""The Microsoft Teams side: Bot Framework adapter, activity handler, cards, proactive posts."""
