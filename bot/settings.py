@@ -86,6 +86,9 @@ class Settings:
     whatsapp_graph_url: str = DEFAULT_GRAPH_URL
     ms_graph_url: str = DEFAULT_MS_GRAPH_URL
     policy_file: str | None = None
+    #: Where the signing keys of Bot Framework channel tokens are published. Unset: Microsoft's.
+    #: Pointing it elsewhere trusts whoever holds those keys; the service warns at start-up.
+    bot_openid_metadata_url: str | None = None
     extra: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -120,6 +123,7 @@ class Settings:
             whatsapp_graph_url=(env.get("WHATSAPP_GRAPH_URL") or DEFAULT_GRAPH_URL).rstrip("/"),
             ms_graph_url=(env.get("GRAPH_URL") or DEFAULT_MS_GRAPH_URL).rstrip("/"),
             policy_file=env.get("WABRIDGE_POLICY_FILE") or None,
+            bot_openid_metadata_url=env.get("WABRIDGE_BOT_OPENID_METADATA_URL") or None,
             extra=dict(env),
         )
         missing = settings.missing_secrets()

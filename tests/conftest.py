@@ -16,6 +16,18 @@ from tests.support.azurite import Azurite
 BACKENDS = ["local", "azurite"]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _private_index_cache(tmp_path_factory: pytest.TempPathFactory):
+    """Search-index cache files of Azure archives go to a temporary directory, not ~/.cache."""
+    saved = os.environ.get("WABRIDGE_INDEX_DIR")
+    os.environ["WABRIDGE_INDEX_DIR"] = str(tmp_path_factory.mktemp("index-cache"))
+    yield
+    if saved is None:
+        os.environ.pop("WABRIDGE_INDEX_DIR", None)
+    else:
+        os.environ["WABRIDGE_INDEX_DIR"] = saved
+
+
 @pytest.fixture(scope="session")
 def azurite(tmp_path_factory: pytest.TempPathFactory):
     """One Azurite for the session (or the one named by WABRIDGE_TEST_AZURITE, a connection string)."""

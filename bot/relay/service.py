@@ -104,7 +104,10 @@ def install_relay(
         inbox_bound=functools.partial(inbound.wake, now=True),
     )
     relay = Relay(adapter, bot, inbound, outbound, links, templates)
-    app.router.add_post("/api/messages", messages_route(adapter, bot))
+    app.router.add_post(
+        "/api/messages",
+        messages_route(adapter, bot, archive=archive, tenant_id=settings.app_tenant_id),
+    )
     app.router.add_get("/api/media/{sha256}", links.handle)
     listeners.append(inbound.enqueue)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextvars
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import jwt
@@ -15,9 +15,14 @@ from botbuilder.integration.aiohttp import (
     CloudAdapter,
     ConfigurationBotFrameworkAuthentication,
 )
+from botbuilder.schema import Activity, CallerIdConstants
+from botframework.connector.auth import AuthenticationConstants
 
 from bot.settings import Settings
+from bridge.archive import Archive
 from bridge.errors import ArchiveUnavailable
+from bridge.ids import event_key
+from bridge.record import Party, Record, now_rfc3339
 
 log = logging.getLogger("wabridge.teams")
 
@@ -35,6 +40,15 @@ class _SdkConfiguration:
     APP_PASSWORD: str
     APP_TYPE: str
     APP_TENANTID: str
+    # Set only with WABRIDGE_BOT_OPENID_METADATA_URL: the SDK's parameterized authentication,
+    # with every value but the signing-key metadata left at the public cloud's.
+    TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL: str | None = None
+    TO_BOT_FROM_CHANNEL_TOKEN_ISSUER: str | None = None
+    TO_CHANNEL_FROM_BOT_LOGIN_URL: str | None = None
+    TO_CHANNEL_FROM_BOT_OAUTH_SCOPE: str | None = None
+    TO_BOT_FROM_EMULATOR_OPENID_METADATA_URL: str | None = None
+    OAUTH_URL: str | None = None
+    CALLER_ID: str | None = None
 
 
 def create_adapter(settings: Settings) -> CloudAdapter:
@@ -49,10 +63,29 @@ def create_adapter(settings: Settings) -> CloudAdapter:
         APP_TYPE=settings.app_type,
         APP_TENANTID=settings.app_tenant_id,
     )
+    if settings.bot_openid_metadata_url:
+        log.warning(
+            "trusting Bot Framework channel tokens signed by the keys published at %s "
+            "(WABRIDGE_BOT_OPENID_METADATA_URL)", settings.bot_openid_metadata_url,
+        )
+        config = replace(
+            config,
+            TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL=settings.bot_openid_metadata_url,
+            TO_BOT_FROM_CHANNEL_TOKEN_ISSUER=AuthenticationConstants.TO_BOT_FROM_CHANNEL_TOKEN_ISSUER,
+            TO_CHANNEL_FROM_BOT_LOGIN_URL=AuthenticationConstants.TO_CHANNEL_FROM_BOT_LOGIN_URL,
+            TO_CHANNEL_FROM_BOT_OAUTH_SCOPE=AuthenticationConstants.TO_CHANNEL_FROM_BOT_OAUTH_SCOPE,
+            TO_BOT_FROM_EMULATOR_OPENID_METADATA_URL=(
+                AuthenticationConstants.TO_BOT_FROM_EMULATOR_OPENID_METADATA_URL
+            ),
+            OAUTH_URL=AuthenticationConstants.OAUTH_URL,
+            CALLER_ID=CallerIdConstants.public_azure_channel,
+        )
     return CloudAdapter(ConfigurationBotFrameworkAuthentication(config))
 
 
-def messages_route(adapter: CloudAdapter, bot: Bot):
+def messages_route(
+    adapter: CloudAdapter, bot: Bot, *, archive: Archive | None = None, tenant_id: str = ""
+):
     """The aiohttp handler of ``POST /api/messages``.
 
     Bad or missing tokens answer 401 (also a malformed bearer, whose PyJWT error the SDK lets
@@ -69,6 +102,11 @@ def messages_route(adapter: CloudAdapter, bot: Bot):
         if not isinstance(body, dict):
             return web.json_response({"error": "the body is not an activity"}, status=400)
         RAW_ACTIVITY.set(body)
+        refusal = await _refuse_unauthenticated(adapter, body, request.headers.get("Authorization", ""))
+        if refusal is not None:
+            return refusal
+        if tenant_id and _tenant_of(body) != tenant_id:
+            return await _refuse_foreign_tenant(archive, body, tenant_id)
         try:
             response = await adapter.process(request, bot)
         except web.HTTPException as exc:
@@ -86,6 +124,64 @@ def messages_route(adapter: CloudAdapter, bot: Bot):
             return web.json_response({"error": "archive unavailable"}, status=503)
         except ValueError as exc:
             return web.json_response({"error": f"bad activity: {exc}"}, status=400)
+        if response is not None and response.status == 501 and body.get("type") == "invoke":
+            # The SDK answers 501 to an invoke it has no handler for; that is the sender's
+            # request we do not support, not a failure of ours.
+            return web.json_response({"error": "unsupported invoke"}, status=400)
         return response or web.Response(status=201)
 
     return handle
+
+
+async def _refuse_unauthenticated(
+    adapter: CloudAdapter, body: dict[str, Any], auth_header: str
+) -> web.Response | None:
+    """Check the bearer token before anything else runs: any failure is a 401.
+
+    The SDK reports bad tokens in many shapes (PyJWT errors, ``PermissionError``, a bare
+    ``Exception``, an ``IndexError`` for a key id it does not know); checked here on its own,
+    every one of them is a refusal, never a 500. Anonymous requests pass only where the SDK
+    allows them (no ``MicrosoftAppId``, which only dev mode permits).
+    """
+    try:
+        activity = Activity().deserialize(body)
+        await adapter.bot_framework_authentication.authenticate_request(activity, auth_header)
+    except requests.RequestException as exc:
+        log.warning("Bot Framework identity service unreachable: %s", exc)
+        return web.json_response({"error": "cannot validate the request now"}, status=503)
+    except Exception as exc:  # noqa: BLE001 - every failure to authenticate is a refusal
+        log.info("Teams activity refused: %s", type(exc).__name__)
+        return web.json_response({"error": "unauthorized"}, status=401)
+    return None
+
+
+def _tenant_of(activity: dict[str, Any]) -> str | None:
+    channel_data = activity.get("channelData") or {}
+    tenant = (channel_data.get("tenant") or {}).get("id") if isinstance(channel_data, dict) else None
+    conversation = activity.get("conversation") or {}
+    return tenant or (conversation.get("tenantId") if isinstance(conversation, dict) else None)
+
+
+async def _refuse_foreign_tenant(
+    archive: Archive | None, activity: dict[str, Any], tenant_id: str
+) -> web.Response:
+    """An activity from a Teams user of another organisation: refused (403) and archived."""
+    theirs = _tenant_of(activity)
+    sender = activity.get("from") if isinstance(activity.get("from"), dict) else {}
+    who = str(sender.get("aadObjectId") or sender.get("id") or "unknown")
+    if archive is not None:
+        record = Record(
+            conversation=None, platform="teams", direction="internal", kind="policy",
+            type="foreign_tenant", source_id=None, sent_at=now_rfc3339(), captured_at="",
+            sender=Party(id=who, name=sender.get("name"), platform="teams"),
+            text=f"Refused a Teams activity from tenant {theirs or 'unknown'}: this bot serves "
+            f"tenant {tenant_id} only",
+            raw=activity,
+        )
+        key = event_key("teams", "policy", "foreign_tenant", activity.get("id"), who)
+        try:
+            await archive.put(record, key)
+        except ArchiveUnavailable:
+            return web.json_response({"error": "archive unavailable"}, status=503)
+    log.warning("refused a Teams activity from another tenant (%s)", theirs or "none given")
+    return web.json_response({"error": "this bot serves another organisation"}, status=403)

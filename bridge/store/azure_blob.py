@@ -169,6 +169,21 @@ class AzureBlobStore:
 
         return await self._call(f"read {name}", go())
 
+    async def read_from(self, name: str, offset: int) -> bytes:
+        """The content from byte ``offset`` on (a ledger segment's new lines)."""
+        blob = self._blob(name)
+
+        async def go() -> bytes:
+            downloader = await blob.download_blob(offset=offset)
+            return await downloader.readall()
+
+        try:
+            return await self._call(f"read {name}", go())
+        except ArchiveUnavailable as exc:
+            if "416" in str(exc):  # nothing after offset
+                return b""
+            raise
+
     async def read_stream(self, name: str) -> AsyncIterator[bytes]:
         blob = self._blob(name)
         downloader = await self._call(f"read {name}", blob.download_blob())

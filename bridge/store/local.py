@@ -28,6 +28,8 @@ from bridge.store.base import BlobInfo, StoredDoc
 _CHUNK = 1024 * 1024
 _TMP_DIR = ".tmp"
 _LOCK_DIR = ".locks"
+#: The search index beside a local archive (bridge/index.py); never part of the archive.
+_INDEX_DIR = ".index"
 
 
 class LocalStore:
@@ -44,7 +46,7 @@ class LocalStore:
             check_blob_name(name)
         except ValueError as exc:
             raise ArchiveUnavailable(str(exc)) from exc
-        if name.split("/")[0] in (_TMP_DIR, _LOCK_DIR):
+        if name.split("/")[0] in (_TMP_DIR, _LOCK_DIR, _INDEX_DIR):
             raise ArchiveUnavailable(f"reserved name {name!r}")
         return self.root / name
 
@@ -132,6 +134,32 @@ class LocalStore:
     async def read(self, name: str) -> bytes:
         path = self._path(name)
         return await self._run(path.read_bytes)
+
+    async def read_from(self, name: str, offset: int) -> bytes:
+        """The content from byte ``offset`` on (a ledger segment's new lines)."""
+        path = self._path(name)
+
+        def read() -> bytes:
+            with path.open("rb") as fh:
+                fh.seek(offset)
+                return fh.read()
+
+        return await self._run(read)
+
+    async def read_many(self, names: list[str]) -> list[bytes | None]:
+        """Several small blobs in one go (None for an absent one): bulk reads, e.g. reindexing."""
+        paths = [self._path(n) for n in names]
+
+        def read_all() -> list[bytes | None]:
+            out: list[bytes | None] = []
+            for path in paths:
+                try:
+                    out.append(path.read_bytes())
+                except FileNotFoundError:
+                    out.append(None)
+            return out
+
+        return await self._run(read_all)
 
     async def read_stream(self, name: str) -> AsyncIterator[bytes]:
         path = self._path(name)
@@ -254,7 +282,7 @@ def _walk_sorted(start: Path, base: Path) -> list[tuple[str, int]]:
     out: list[tuple[str, int]] = []
     for dirpath, dirnames, filenames in os.walk(start):
         if Path(dirpath) == base:
-            dirnames[:] = [d for d in dirnames if d not in (_TMP_DIR, _LOCK_DIR)]
+            dirnames[:] = [d for d in dirnames if d not in (_TMP_DIR, _LOCK_DIR, _INDEX_DIR)]
         dirnames.sort()
         for fname in sorted(filenames):
             full = Path(dirpath) / fname

@@ -1,0 +1,581 @@
+"""The search index: a SQLite file kept in step with the archive through the ledger.
+
+The archive stays the only source of truth; the index only says *which* records a query
+selects and in what order. It is kept current incrementally: for every ledger segment it
+remembers how many bytes it has consumed, reads only the lines added since, and indexes the
+records they name. ``rebuild`` makes it again from the records alone (no ledger needed).
+
+Full text is tokenised in Python (:func:`bridge.query.text_tokens`) and SQLite FTS5 only stores
+those tokens (``ascii`` tokenizer, which never splits them again), so the index and the pure
+matcher :func:`bridge.query.matches` agree by construction.
+
+Where it lives: ``<archive>/.index/index.sqlite3`` for a local archive (the store never lists
+that directory), a per-archive cache file (``WABRIDGE_INDEX_DIR``, default
+``~/.cache/wabridge/index``) for Azure archives, or any path given.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import sqlite3
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bridge.archive import Archive
+from bridge.errors import ArchiveUnavailable, RecordNotFound
+from bridge.ids import LEDGER_PREFIX
+from bridge.query import (
+    RecordQuery,
+    query_words,
+    record_flag_values,
+    record_party_keys,
+    record_search_text,
+    text_tokens,
+    time_key,
+    wanted_keys,
+)
+
+SCHEMA_VERSION = "1"
+INDEX_DIRNAME = ".index"
+INDEX_FILENAME = "index.sqlite3"
+
+Progress = Callable[[int, int | None], None]
+#: Ledger lines handled per transaction when catching up.
+REFRESH_CHUNK = 5000
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS records(
+    rid INTEGER PRIMARY KEY,
+    id TEXT NOT NULL,
+    name TEXT NOT NULL UNIQUE,
+    t TEXT NOT NULL,
+    conversation TEXT,
+    platform TEXT,
+    direction TEXT,
+    kind TEXT,
+    type TEXT,
+    source_id TEXT,
+    sha256 TEXT
+);
+CREATE INDEX IF NOT EXISTS records_t ON records(t, id);
+CREATE INDEX IF NOT EXISTS records_conversation ON records(conversation, t, id);
+CREATE INDEX IF NOT EXISTS records_id ON records(id);
+CREATE TABLE IF NOT EXISTS parties(
+    key TEXT NOT NULL, t TEXT NOT NULL, rid INTEGER NOT NULL, PRIMARY KEY(key, t, rid)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS flags(
+    value TEXT NOT NULL, rid INTEGER NOT NULL, PRIMARY KEY(value, rid)
+) WITHOUT ROWID;
+CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5(
+    body, tokenize='ascii', content='', detail='none', columnsize=0
+);
+CREATE TABLE IF NOT EXISTS segments(name TEXT PRIMARY KEY, consumed INTEGER NOT NULL);
+"""
+
+
+class IndexUnusable(Exception):
+    """The index file cannot be used (belongs to another archive, unreadable)."""
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One record the index selected: where it is stored and what it is."""
+
+    name: str
+    id: str
+    sent_at: str
+    conversation: str | None
+    platform: str
+    direction: str
+    kind: str
+    sha256: str
+
+
+def default_index_path(store: Any) -> Path:
+    """Beside a local archive, else a cache file named after the archive."""
+    root = getattr(store, "root", None)
+    if root is not None:
+        return Path(root) / INDEX_DIRNAME / INDEX_FILENAME
+    base = Path(
+        os.environ.get("WABRIDGE_INDEX_DIR") or Path.home() / ".cache" / "wabridge" / "index"
+    )
+    digest = hashlib.sha256(str(getattr(store, "description", "")).encode("utf-8")).hexdigest()[:16]
+    return base / f"{digest}.sqlite3"
+
+
+def _connect(path: Path, *, bulk: bool = False) -> sqlite3.Connection:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(str(path), timeout=30, isolation_level=None)
+    if bulk:
+        conn.execute("PRAGMA journal_mode=OFF")
+        conn.execute("PRAGMA synchronous=OFF")
+    else:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA cache_size=-65536")
+    conn.executescript(_SCHEMA)
+    return conn
+
+
+class ArchiveIndex:
+    """The index of one archive, in one SQLite file."""
+
+    def __init__(self, path: Path, archive_description: str) -> None:
+        self.path = Path(path)
+        self._description = archive_description
+        self._conn = _connect(self.path)
+        version = self._meta("schema")
+        owner = self._meta("archive")
+        if version not in (None, SCHEMA_VERSION):
+            self._conn.close()
+            self.path.unlink()
+            self._conn = _connect(self.path)
+            owner = None
+        if owner is not None and owner != archive_description:
+            self._conn.close()
+            raise IndexUnusable(
+                f"the index {self.path} belongs to another archive ({owner}); "
+                "give another --index or rebuild it with 'wabridge archive reindex'"
+            )
+        if owner is None:
+            self._set_meta("schema", SCHEMA_VERSION)
+            self._set_meta("archive", archive_description)
+
+    @classmethod
+    def for_archive(
+        cls, archive: Archive, path: str | os.PathLike[str] | None = None
+    ) -> ArchiveIndex:
+        """Open (creating if needed) the index of ``archive``; ``path`` overrides where."""
+        where = Path(path) if path else default_index_path(archive.store)
+        return cls(where, str(getattr(archive.store, "description", "")))
+
+    def close(self) -> None:
+        self._conn.close()
+
+    # -- metadata ----------------------------------------------------------------------
+    def _meta(self, key: str) -> str | None:
+        row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def _set_meta(self, key: str, value: str) -> None:
+        self._conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
+
+    # -- keeping in step ---------------------------------------------------------------
+    async def refresh(self, archive: Archive, progress: Progress | None = None) -> int:
+        """Index the records the ledger gained since the last call; returns how many."""
+        added = 0
+        consumed = dict(self._conn.execute("SELECT name, consumed FROM segments"))
+        async for info in archive.store.list(LEDGER_PREFIX):
+            done = consumed.get(info.name, 0)
+            if info.size <= done:
+                continue
+            fresh = await _read_from(archive, info.name, done)
+            # In chunks, each committed with the cursor just past its last line: memory stays
+            # bounded on a first run over a large archive, and a crash loses no progress.
+            for names, end in _ledger_chunks(fresh, REFRESH_CHUNK):
+                known = self._known_names(names)
+                docs = await _read_docs(archive, [n for n in names if n not in known])
+                self._conn.execute("BEGIN IMMEDIATE")
+                try:
+                    for name, doc in docs:
+                        added += self._insert(name, doc)
+                    self._conn.execute(
+                        "INSERT INTO segments(name, consumed) VALUES (?, ?) ON CONFLICT(name) "
+                        "DO UPDATE SET consumed = max(consumed, excluded.consumed)",
+                        (info.name, done + end),
+                    )
+                    self._conn.execute("COMMIT")
+                except BaseException:
+                    self._conn.execute("ROLLBACK")
+                    raise
+                if progress:
+                    progress(added, None)
+        return added
+
+    async def rebuild(self, archive: Archive, progress: Progress | None = None) -> int:
+        """Make the index again from the records alone; returns how many records it holds.
+
+        The new index is built beside the old one and then swapped in. The ledger position is
+        taken *before* the records are listed, so a record written meanwhile is picked up by
+        the next :meth:`refresh` (records already indexed are never indexed twice).
+        """
+        cursor: dict[str, int] = {}
+        async for info in archive.store.list(LEDGER_PREFIX):
+            start = max(0, info.size - 65536)
+            tail = await _read_from(archive, info.name, start)
+            cursor[info.name] = start + tail.rfind(b"\n") + 1 if b"\n" in tail else start
+        tmp = self.path.with_name(self.path.name + ".rebuild")
+        for leftover in (tmp, Path(str(tmp) + "-wal"), Path(str(tmp) + "-shm")):
+            leftover.unlink(missing_ok=True)
+        bulk = _connect(tmp, bulk=True)
+        total = 0
+        try:
+            bulk.execute("BEGIN")
+            async for name, data in _all_records(archive):
+                try:
+                    doc = json.loads(data)
+                except ValueError:
+                    continue
+                total += _insert_into(bulk, name, doc)
+                if progress and total % 1000 == 0:
+                    progress(total, None)
+            bulk.executemany("INSERT INTO segments(name, consumed) VALUES (?, ?)", cursor.items())
+            bulk.execute("INSERT INTO meta(key, value) VALUES ('schema', ?)", (SCHEMA_VERSION,))
+            bulk.execute("INSERT INTO meta(key, value) VALUES ('archive', ?)", (self._description,))
+            bulk.execute("COMMIT")
+            bulk.execute("ANALYZE")
+            bulk.execute("PRAGMA journal_mode=DELETE")
+        finally:
+            bulk.close()
+        self._conn.close()
+        for stale in (Path(str(self.path) + "-wal"), Path(str(self.path) + "-shm")):
+            stale.unlink(missing_ok=True)
+        os.replace(tmp, self.path)
+        self._conn = _connect(self.path)
+        if progress:
+            progress(total, total)
+        return total
+
+    def _known_names(self, names: list[str]) -> set[str]:
+        known: set[str] = set()
+        for start in range(0, len(names), 500):
+            chunk = names[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            known.update(
+                r[0]
+                for r in self._conn.execute(
+                    f"SELECT name FROM records WHERE name IN ({marks})", chunk
+                )
+            )
+        return known
+
+    def _insert(self, name: str, doc: dict[str, Any]) -> int:
+        return _insert_into(self._conn, name, doc)
+
+    # -- queries -----------------------------------------------------------------------
+    def search(
+        self,
+        query: RecordQuery,
+        *,
+        limit: int | None = None,
+        offset: int = 0,
+        after: Hit | None = None,
+    ) -> list[Hit]:
+        """The records ``query`` selects, sorted by ``sent_at`` then id, one page of them.
+
+        ``after`` continues from a hit of the previous page (cheaper than a large offset).
+        """
+        source, where, params = _compile(query)
+        if after is not None:
+            where += " AND (r.t > ? OR (r.t = ? AND r.id > ?))"
+            params = [*params, after.sent_at, after.sent_at, after.id]
+        sql = (
+            "SELECT r.name, r.id, r.t, r.conversation, r.platform, r.direction, r.kind, r.sha256 "
+            f"FROM {source} WHERE {where} ORDER BY r.t, r.id"
+        )
+        if limit is not None or offset:
+            sql += " LIMIT ? OFFSET ?"
+            params = [*params, -1 if limit is None else limit, offset]
+        return [Hit(*row) for row in self._conn.execute(sql, params)]
+
+    def count(self, query: RecordQuery) -> int:
+        source, where, params = _compile(query)
+        return self._conn.execute(
+            f"SELECT count(*) FROM {source} WHERE {where}", params
+        ).fetchone()[0]
+
+    def name_of(self, record_id: str) -> str | None:
+        row = self._conn.execute("SELECT name FROM records WHERE id = ?", (record_id,)).fetchone()
+        return row[0] if row else None
+
+    def source_id_of(self, record_id: str) -> str | None:
+        row = self._conn.execute(
+            "SELECT source_id FROM records WHERE id = ?", (record_id,)
+        ).fetchone()
+        return row[0] if row else None
+
+    def stats(self) -> dict[str, Any]:
+        """Counts by kind, platform and direction, conversations, first and last ``sent_at``."""
+        one = self._conn.execute(
+            "SELECT count(*), min(t), max(t), count(DISTINCT conversation) FROM records"
+        ).fetchone()
+        out: dict[str, Any] = {
+            "records": one[0],
+            "first": one[1],
+            "last": one[2],
+            "conversations": one[3],
+        }
+        for column in ("kind", "platform", "direction"):
+            out[column] = dict(
+                self._conn.execute(
+                    f"SELECT {column}, count(*) FROM records GROUP BY {column} ORDER BY {column}"
+                )
+            )
+        return out
+
+    def size(self) -> int:
+        return self._conn.execute("SELECT count(*) FROM records").fetchone()[0]
+
+
+async def _with_retries(
+    archive: Archive, names: AsyncIterator[str], concurrency: int = 16
+) -> AsyncIterator[tuple[str, bytes]]:
+    """Read blobs a batch at a time; a read that times out is tried twice more before failing
+    (a long rebuild should not die of one slow answer)."""
+    sem = asyncio.Semaphore(concurrency)
+
+    async def one(name: str) -> tuple[str, bytes] | None:
+        for attempt in range(3):
+            async with sem:
+                try:
+                    return name, await archive.store.read(name)
+                except RecordNotFound:
+                    return None
+                except ArchiveUnavailable:
+                    if attempt == 2:
+                        raise
+            await asyncio.sleep(1 + attempt)
+        return None
+
+    batch: list[str] = []
+    async for name in names:
+        batch.append(name)
+        if len(batch) >= 512:
+            for item in await asyncio.gather(*(one(n) for n in batch)):
+                if item is not None:
+                    yield item
+            batch = []
+    for item in await asyncio.gather(*(one(n) for n in batch)):
+        if item is not None:
+            yield item
+
+
+async def _read_from(archive: Archive, name: str, offset: int) -> bytes:
+    """A blob from ``offset`` on: only the new part where the backend can (local, Azure)."""
+    read_from = getattr(archive.store, "read_from", None)
+    if read_from is not None:
+        return await read_from(name, offset)
+    return (await archive.store.read(name))[offset:]
+
+
+async def _all_records(archive: Archive) -> AsyncIterator[tuple[str, bytes]]:
+    """Every record blob; in large batches where the backend can read many at once."""
+    read_many = getattr(archive.store, "read_many", None)
+    if read_many is None:
+        async for name in _with_retries(archive, archive.iter_record_names()):
+            yield name
+        return
+    batch: list[str] = []
+    async for name in archive.iter_record_names():
+        batch.append(name)
+        if len(batch) >= 2000:
+            for item in zip(batch, await read_many(batch), strict=True):
+                if item[1] is not None:
+                    yield item  # type: ignore[misc]
+            batch = []
+    for item in zip(batch, await read_many(batch), strict=True):
+        if item[1] is not None:
+            yield item  # type: ignore[misc]
+
+
+def _ledger_chunks(data: bytes, size: int) -> Iterator[tuple[list[str], int]]:
+    """Record names of the complete lines of ``data``, ``size`` at a time, each chunk with the
+    offset just past its last line (a partial last line is left for later)."""
+    names: list[str] = []
+    seen: set[str] = set()
+    pos = 0
+    while (nl := data.find(b"\n", pos)) != -1:
+        line, pos = data[pos:nl], nl + 1
+        try:
+            name = json.loads(line)["n"] if line.strip() else None
+        except (ValueError, KeyError, TypeError):
+            name = None  # a broken line is verify's finding; reindex finds the record anyway
+        if isinstance(name, str) and name not in seen:
+            seen.add(name)
+            names.append(name)
+        if len(names) >= size:
+            yield names, pos
+            names, seen = [], set()
+    if pos:
+        yield names, pos
+
+
+async def _read_docs(
+    archive: Archive, names: list[str], concurrency: int = 32
+) -> list[tuple[str, dict]]:
+    read_many = getattr(archive.store, "read_many", None)
+    if read_many is not None:
+        out = []
+        for start in range(0, len(names), 2000):
+            chunk = names[start : start + 2000]
+            for name, data in zip(chunk, await read_many(chunk), strict=True):
+                try:
+                    if data is not None:
+                        out.append((name, json.loads(data)))
+                except ValueError:
+                    continue
+        return out
+    sem = asyncio.Semaphore(concurrency)
+
+    async def one(name: str) -> tuple[str, dict] | None:
+        async with sem:
+            try:
+                return name, json.loads(await archive.store.read(name))
+            except (RecordNotFound, ValueError):
+                return None  # removed or malformed: archive verify reports it
+
+    return [r for r in await asyncio.gather(*(one(n) for n in names)) if r is not None]
+
+
+def _insert_into(conn: sqlite3.Connection, name: str, doc: dict[str, Any]) -> int:
+    if not isinstance(doc, dict) or not isinstance(doc.get("id"), str):
+        return 0
+    t = time_key(str(doc.get("sent_at") or ""))
+    cur = conn.execute(
+        "INSERT OR IGNORE INTO records(id, name, t, conversation, platform, direction, kind, type, "
+        "source_id, sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            doc["id"],
+            name,
+            t,
+            doc.get("conversation"),
+            doc.get("platform"),
+            doc.get("direction"),
+            doc.get("kind"),
+            doc.get("type"),
+            doc.get("source_id"),
+            doc.get("sha256"),
+        ),
+    )
+    if cur.rowcount != 1:
+        return 0
+    rid = cur.lastrowid
+    keys = record_party_keys(doc)
+    if keys:
+        conn.executemany(
+            "INSERT OR IGNORE INTO parties(key, t, rid) VALUES (?, ?, ?)",
+            [(k, t, rid) for k in keys],
+        )
+    flags = record_flag_values(doc)
+    if flags:
+        conn.executemany(
+            "INSERT OR IGNORE INTO flags(value, rid) VALUES (?, ?)", [(f, rid) for f in flags]
+        )
+    tokens = text_tokens(record_search_text(doc))
+    if tokens:
+        conn.execute("INSERT INTO fts(rowid, body) VALUES (?, ?)", (rid, " ".join(tokens)))
+    return 1
+
+
+def fts_expression(text: str) -> str | None:
+    """The FTS5 query for a ``--text`` value: every word (``word*`` a prefix) must occur."""
+    words = query_words(text)
+    if not words:
+        return None
+    return " AND ".join(f'"{w}"' + (" *" if prefix else "") for w, prefix in words)
+
+
+def _compile(query: RecordQuery) -> tuple[str, str, list[Any]]:
+    """``FROM`` source, ``WHERE`` clause and parameters for ``query``.
+
+    The most selective side table (participant, then flag, then text) drives the join, so a
+    participant's month is read from its own index instead of scanning that month for everyone.
+    """
+    clauses: list[str] = []
+    params: list[Any] = []
+    since = time_key(query.since) if query.since is not None else None
+    until = time_key(query.until) if query.until is not None else None
+    for column in ("conversation", "platform", "kind", "direction"):
+        value = getattr(query, column)
+        if value is not None:
+            clauses.append(f"r.{column} = ?")
+            params.append(value)
+    if since is not None:
+        clauses.append("r.t >= ?")
+        params.append(since)
+    if until is not None:
+        clauses.append("r.t < ?")
+        params.append(until)
+
+    subqueries: list[tuple[str, list[Any]]] = []
+    if query.participant is not None:
+        keys = sorted(wanted_keys(query.participant)) or [""]
+        sql = f"SELECT rid FROM parties WHERE key IN ({','.join('?' * len(keys))})"
+        sub_params: list[Any] = list(keys)
+        if since is not None:
+            sql += " AND t >= ?"
+            sub_params.append(since)
+        if until is not None:
+            sql += " AND t < ?"
+            sub_params.append(until)
+        subqueries.append((sql, sub_params))
+    if query.flag is not None:
+        subqueries.append(("SELECT rid FROM flags WHERE value = ?", [query.flag]))
+    if query.text is not None:
+        expression = fts_expression(query.text)
+        if expression is None:
+            subqueries.append(("SELECT NULL AS rid WHERE 0", []))
+        else:
+            subqueries.append(("SELECT rowid AS rid FROM fts WHERE fts MATCH ?", [expression]))
+
+    source = "records r"
+    if subqueries:
+        driver_sql, driver_params = subqueries[0]
+        source = (
+            f"(SELECT DISTINCT rid FROM ({driver_sql})) d CROSS JOIN records r ON r.rid = d.rid"
+        )
+        params = driver_params + params
+        for sql, sub_params in subqueries[1:]:
+            clauses.append(f"r.rid IN ({sql})")
+            params.extend(sub_params)
+    return source, " AND ".join(clauses) or "1", params
+
+
+async def iter_selection(
+    archive: Archive,
+    index: ArchiveIndex,
+    query: RecordQuery,
+    *,
+    batch: int = 1000,
+    limit: int | None = None,
+    offset: int = 0,
+) -> AsyncIterator[tuple[Hit, bytes | None]]:
+    """Every selected record with its stored bytes, in order, a batch at a time."""
+    last: Hit | None = None
+    remaining = limit
+    first = True
+    while remaining is None or remaining > 0:
+        size = batch if remaining is None else min(batch, remaining)
+        hits = index.search(query, limit=size, offset=offset if first else 0, after=last)
+        first = False
+        if not hits:
+            return
+        for item in await read_hits(archive, hits):
+            yield item
+        last = hits[-1]
+        if remaining is not None:
+            remaining -= len(hits)
+        if len(hits) < size:
+            return
+
+
+async def read_hits(
+    archive: Archive, hits: Iterable[Hit], concurrency: int = 32
+) -> list[tuple[Hit, bytes | None]]:
+    """The stored bytes of each hit, in order (None for a record no longer in the archive)."""
+    sem = asyncio.Semaphore(concurrency)
+
+    async def one(hit: Hit) -> tuple[Hit, bytes | None]:
+        async with sem:
+            try:
+                return hit, await archive.store.read(hit.name)
+            except RecordNotFound:
+                return hit, None
+
+    return list(await asyncio.gather(*(one(h) for h in hits)))
