@@ -218,7 +218,12 @@ async def handle_delivery(request: web.Request) -> web.Response:
     for listener in request.app[INBOUND_LISTENERS]:
         try:
             await listener(stored)
-        except Exception:  # noqa: BLE001 - a listener must never turn into a 5xx
+        except ArchiveError as exc:
+            # Listeners queue durable work (the relay to Teams) in the archive's storage: if
+            # that failed, Meta must retry. The records are already stored and dedupe.
+            log.warning("webhook: queuing follow-up work failed, answering 503: %s", exc)
+            return web.Response(status=503, text="archive unavailable, retry later")
+        except Exception:  # noqa: BLE001 - a bug in a listener must not lose the delivery's 200
             log.exception("inbound listener %r failed", listener)
     log.debug(
         "webhook: %d record(s) archived in %.1f ms",
