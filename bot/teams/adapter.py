@@ -105,7 +105,7 @@ def messages_route(
         refusal = await _refuse_unauthenticated(adapter, body, request.headers.get("Authorization", ""))
         if refusal is not None:
             return refusal
-        if tenant_id and _tenant_of(body) != tenant_id:
+        if tenant_id and activity_tenant_id(body) != tenant_id:
             return await _refuse_foreign_tenant(archive, body, tenant_id)
         try:
             response = await adapter.process(request, bot)
@@ -155,7 +155,8 @@ async def _refuse_unauthenticated(
     return None
 
 
-def _tenant_of(activity: dict[str, Any]) -> str | None:
+def activity_tenant_id(activity: dict[str, Any]) -> str | None:
+    """The Entra tenant a raw Teams activity comes from (``channelData.tenant.id``)."""
     channel_data = activity.get("channelData") or {}
     tenant = (channel_data.get("tenant") or {}).get("id") if isinstance(channel_data, dict) else None
     conversation = activity.get("conversation") or {}
@@ -166,7 +167,7 @@ async def _refuse_foreign_tenant(
     archive: Archive | None, activity: dict[str, Any], tenant_id: str
 ) -> web.Response:
     """An activity from a Teams user of another organisation: refused (403) and archived."""
-    theirs = _tenant_of(activity)
+    theirs = activity_tenant_id(activity)
     sender = activity.get("from") if isinstance(activity.get("from"), dict) else {}
     who = str(sender.get("aadObjectId") or sender.get("id") or "unknown")
     if archive is not None:

@@ -18,7 +18,7 @@ from bot.relay.inbound import RetryLater
 from bot.relay.outbound import OutboundRelay, Thread
 from bot.relay.templates import Template, TemplateError, choose
 from bot.teams import cards
-from bot.teams.adapter import RAW_ACTIVITY
+from bot.teams.adapter import RAW_ACTIVITY, activity_tenant_id
 from bot.teams.sender import release_connector
 from bridge.archive import Archive
 from bridge.convert.teams import employee_change_record, plain_text
@@ -118,8 +118,7 @@ class WabridgeBot(TeamsActivityHandler):
             "channel_id": channel_id,
             "team_id": (channel_data.get("team") or {}).get("id")
             or channel_data.get("teamsTeamId"),
-            "tenant_id": (channel_data.get("tenant") or {}).get("id")
-            or (activity.get("conversation") or {}).get("tenantId"),
+            "tenant_id": activity_tenant_id(activity),
             "service_url": activity.get("serviceUrl"),
             "bot_id": (activity.get("recipient") or {}).get("id"),
             "bot_name": (activity.get("recipient") or {}).get("name"),
