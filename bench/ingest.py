@@ -260,9 +260,13 @@ async def main() -> int:
             # Alternate the two measurements (and their order) so that load from elsewhere and
             # the emulator's growth hit both alike.
             async def measure_ingest(n: int = n) -> tuple[float, list[float], dict, dict]:
+                ledger_before = await ledger_batching(azurite.connection_string)
                 before = {k: cpu_seconds(p) for k, p in pids.items()}
                 rate, lat = await ingest(url, args.deliveries, args.concurrency, f"r{n}")
-                return rate, lat, before, {k: cpu_seconds(p) for k, p in pids.items()}
+                after = {k: cpu_seconds(p) for k, p in pids.items()}
+                ledger_after = await ledger_batching(azurite.connection_string)
+                after["ledger"] = tuple(a - b for a, b in zip(ledger_after, ledger_before, strict=True))
+                return rate, lat, before, after
 
             async def measure_raw(n: int = n) -> tuple[float, dict, dict]:
                 before = {k: cpu_seconds(p) for k, p in pids.items()}
@@ -295,8 +299,10 @@ async def main() -> int:
         print(f"round {n}: ingest {ingest_rate:7.1f} deliveries/s (ack p50 "
               f"{statistics.median(lat) * ms:5.1f} ms, p99 {percentile(lat, 0.99) * ms:5.1f} ms)"
               f"  raw {raw_rate:7.1f} uploads/s  ratio {ingest_rate / raw_rate:.2f}")
+        entries, appends = i1["ledger"]
         print("         CPU ms per delivery: " + ", ".join(
             f"{k} {(i1[k] - i0[k]) * per:.2f}" for k in pids)
+            + f"; ledger {entries / max(appends, 1):.1f} entries per append"
             + " | per raw upload: " + ", ".join(
             f"{k} {(r1[k] - r0[k]) * per:.2f}" for k in pids))
     ingest_total = sum(r[0] for r in rounds) / len(rounds)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import tempfile
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable
 from dataclasses import dataclass
 
 from bridge.errors import ArchiveUnavailable, RecordNotFound
@@ -13,6 +14,8 @@ from bridge.ids import RECORDS_PREFIX, event_key, media_blob_name, record_blob_n
 from bridge.ledger import LedgerEntry, LedgerWriter
 from bridge.record import Record
 from bridge.store.base import ArchiveStore
+
+log = logging.getLogger("wabridge.archive")
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,9 @@ class Archive:
     def __init__(self, store: ArchiveStore, *, writer_id: str | None = None) -> None:
         self.store = store
         self.ledger = LedgerWriter(store, writer_id)
+        #: Called with each :class:`PutResult` once it is durable (quick, no I/O: e.g. to
+        #: remember what was just written rather than read it back later).
+        self.observers: list[Callable[[PutResult], None]] = []
 
     async def put(self, record: Record, key: str | None = None) -> PutResult:
         """Store ``record`` (sealed here if needed) exactly once per ``key``.
@@ -55,11 +61,22 @@ class Archive:
         if not record.sha256 or not record.id:
             record = record.sealed()
         name = record_blob_name(record.conversation, record.sent_at, key or dedupe_key_for(record))
-        created = await self.store.create(name, record.canonical(), tags=_tags(record))
-        stored = record if created else Record.from_bytes(await self.store.read(name))
+        self.ledger.expect()
+        try:
+            created = await self.store.create(name, record.canonical(), tags=_tags(record))
+            stored = record if created else Record.from_bytes(await self.store.read(name))
+        except BaseException:
+            self.ledger.unexpect()
+            raise
         # Also on a duplicate: a crash between write and ledger is healed by the source's retry.
-        await self.ledger.add(LedgerEntry(name, stored.sha256, stored.id))
-        return PutResult(stored, name, created)
+        await self.ledger.add(LedgerEntry(name, stored.sha256, stored.id), expected=True)
+        result = PutResult(stored, name, created)
+        for observer in self.observers:
+            try:
+                observer(result)
+            except Exception:  # noqa: BLE001 - the record is durable whatever an observer does
+                log.exception("archive observer %r failed", observer)
+        return result
 
     async def put_many(self, items: list[tuple[Record, str | None]]) -> list[PutResult]:
         """Store several records concurrently; raises if any failed (the rest may be durable)."""

@@ -29,6 +29,7 @@ from typing import Any
 from bridge.archive import Archive
 from bridge.errors import ArchiveUnavailable, RecordNotFound
 from bridge.ids import LEDGER_PREFIX
+from bridge.ledger import ledger_lines, read_ledger_from
 from bridge.query import (
     RecordQuery,
     query_words,
@@ -357,11 +358,7 @@ async def _with_retries(
 
 
 async def _read_from(archive: Archive, name: str, offset: int) -> bytes:
-    """A blob from ``offset`` on: only the new part where the backend can (local, Azure)."""
-    read_from = getattr(archive.store, "read_from", None)
-    if read_from is not None:
-        return await read_from(name, offset)
-    return (await archive.store.read(name))[offset:]
+    return await read_ledger_from(archive.store, name, offset)
 
 
 async def _all_records(archive: Archive) -> AsyncIterator[tuple[str, bytes]]:
@@ -390,15 +387,11 @@ def _ledger_chunks(data: bytes, size: int) -> Iterator[tuple[list[str], int]]:
     names: list[str] = []
     seen: set[str] = set()
     pos = 0
-    while (nl := data.find(b"\n", pos)) != -1:
-        line, pos = data[pos:nl], nl + 1
-        try:
-            name = json.loads(line)["n"] if line.strip() else None
-        except (ValueError, KeyError, TypeError):
-            name = None  # a broken line is verify's finding; reindex finds the record anyway
-        if isinstance(name, str) and name not in seen:
-            seen.add(name)
-            names.append(name)
+    for entry, pos in ledger_lines(data):
+        # A broken line is verify's finding; reindex finds its record anyway.
+        if entry is not None and entry.name not in seen:
+            seen.add(entry.name)
+            names.append(entry.name)
         if len(names) >= size:
             yield names, pos
             names, seen = [], set()

@@ -14,6 +14,7 @@ import asyncio
 import hashlib
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -22,6 +23,8 @@ from bridge.record import canonical_json
 from bridge.store.base import ArchiveStore
 
 GENESIS = "0" * 64
+#: How long an append waits for the entries of records still being written (group commit).
+LINGER_SECONDS = 0.03
 #: Azure append blobs take at most 50,000 appends; roll well before that.
 MAX_APPENDS_PER_SEGMENT = 40_000
 
@@ -50,14 +53,43 @@ class LedgerWriter:
         self._day: str | None = None
         self._prev = GENESIS
         self._appends = 0
+        #: Records being written whose entries will follow (see :meth:`expect`).
+        self._expected = 0
+        self._arrived = asyncio.Event()
 
-    async def add(self, entry: LedgerEntry) -> None:
-        """Return once ``entry`` is durable in the ledger (raises the store's error if not)."""
+    def expect(self) -> None:
+        """A record is being written and its entry will follow (or :meth:`unexpect`): an append
+        under way waits a moment for it, so that concurrent writes share one append."""
+        self._expected += 1
+
+    def unexpect(self) -> None:
+        """The record announced by :meth:`expect` will not be added after all."""
+        self._expected = max(0, self._expected - 1)
+        self._arrived.set()
+
+    async def add(self, entry: LedgerEntry, *, expected: bool = False) -> None:
+        """Return once ``entry`` is durable in the ledger (raises the store's error if not).
+
+        ``expected``: the entry was announced with :meth:`expect`."""
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._pending.append((entry, future))
+        if expected:
+            self.unexpect()
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._flush_loop())
         await future
+
+    async def _linger(self) -> None:
+        """Wait up to ``LINGER_SECONDS`` while entries of records being written may follow."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + LINGER_SECONDS
+        while self._expected > 0 and (left := deadline - loop.time()) > 0:
+            self._arrived.clear()
+            try:
+                async with asyncio.timeout(left):
+                    await self._arrived.wait()
+            except TimeoutError:
+                return
 
     def _roll(self) -> None:
         self._seq += 1
@@ -68,6 +100,7 @@ class LedgerWriter:
 
     async def _flush_loop(self) -> None:
         while self._pending:
+            await self._linger()
             batch, self._pending = self._pending, []
             today = datetime.now(UTC).strftime("%Y-%m-%d")
             if self._segment is None or today != self._day or self._appends >= MAX_APPENDS_PER_SEGMENT:
@@ -123,3 +156,33 @@ def parse_segment(name: str, data: bytes) -> SegmentReport:
         prev = line["h"]
         entries.append(LedgerEntry(body["n"], body["s"], body["i"]))
     return SegmentReport(name, entries, broken_at)
+
+
+def ledger_lines(data: bytes) -> Iterator[tuple[LedgerEntry | None, int]]:
+    """The complete lines of a stretch of a segment, each as its entry and the offset just past
+    it (relative to ``data``). A line that does not parse gives None (``archive verify`` reports
+    it); a partial last line, still being written, is left out."""
+    pos = 0
+    while (nl := data.find(b"\n", pos)) != -1:
+        line, pos = data[pos:nl], nl + 1
+        entry = None
+        if line.strip():
+            try:
+                body = json.loads(line)
+                if isinstance(body["n"], str) and isinstance(body["i"], str):
+                    entry = LedgerEntry(body["n"], str(body.get("s") or ""), body["i"])
+            except (ValueError, KeyError, TypeError):
+                entry = None
+        yield entry, pos
+
+
+async def read_ledger_from(
+    store: ArchiveStore, name: str, offset: int, length: int | None = None
+) -> bytes:
+    """A segment from byte ``offset`` on (at most ``length`` bytes): only the new part where the
+    backend can read a range (local, Azure), else the whole blob cut here."""
+    read_from = getattr(store, "read_from", None)
+    if read_from is not None:
+        return await read_from(name, offset, length)
+    data = (await store.read(name))[offset:]
+    return data if length is None else data[:length]

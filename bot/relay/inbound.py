@@ -1,11 +1,14 @@
-"""WhatsApp -> Teams: a durable per-contact queue of archived records, and its worker.
+"""WhatsApp -> Teams: the archived records a contact's thread shows, and the worker posting them.
 
-The webhook calls :meth:`InboundRelay.enqueue` with each delivery's durable records before it
-answers Meta; that only appends them to ``state/relay/pending/<conversation>.json``. The worker
-(one per instance) takes a lease on a contact's queue, posts its records into the contact's
-thread in order, and removes each once posted. While the Bot Connector is down the records stay
-queued (across restarts) and are retried with backoff. Two instances never post one contact's
-queue at the same time, so a new contact gets exactly one thread.
+Nothing is queued on the webhook's path: the records are in the archive and its ledger before
+Meta gets its 200, and the worker follows the ledger (:mod:`bot.relay.feed`). One instance at a
+time reads it; for each contact it posts the new records into the contact's thread in order.
+What cannot be posted now (Bot Connector down, a status before its card, a thread being started
+elsewhere) is parked in the contact's queue ``state/relay/pending/<conversation>.json``, with
+everything after it for that contact, and retried with backoff, across restarts, under a lease
+on that queue. While no inbox is bound nothing moves: the records wait in the ledger. Two
+instances never post one contact's records at the same time, so a new contact gets exactly one
+thread.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import contextlib
 import logging
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -33,10 +37,11 @@ from bot.relay.docs import (
     update_json,
     write_json,
 )
+from bot.relay.feed import WHATSAPP_RECORDS, FeedBatch, LeaseLost, LedgerFeed
 from bot.relay.media_links import MediaLinks
 from bot.relay.templates import Template
 from bot.teams import cards
-from bridge.archive import Archive
+from bridge.archive import Archive, PutResult
 from bridge.errors import ArchiveUnavailable, ConcurrentUpdate
 from bridge.ids import event_key
 from bridge.record import Party, Record, now_rfc3339
@@ -51,6 +56,12 @@ MAX_EARLY_ATTEMPTS = 3
 MAX_FAILED_ATTEMPTS = 20
 #: How long a claim to start a contact's thread holds if its holder never finishes.
 THREAD_CLAIM_SECONDS = 300.0
+#: Contacts whose records are posted at once.
+CONTACTS_AT_ONCE = 8
+#: Records this instance wrote and remembers (so that the feed need not read them back).
+REMEMBERED_RECORDS = 4096
+#: After a wake-up, how long to let more records gather before a pass.
+GATHER_SECONDS = 0.1
 
 
 class RetryLater(Exception):
@@ -66,7 +77,7 @@ SenderFactory = Callable[[dict[str, Any]], TeamsSender]
 
 def wants_relay(record: Record) -> bool:
     """Which archived WhatsApp records show up in Teams (statuses only update; never open)."""
-    if not (record.conversation or "").startswith("wa:"):
+    if record.platform != "whatsapp" or not (record.conversation or "").startswith("wa:"):
         return False
     if record.kind == "status":
         return True
@@ -94,6 +105,10 @@ class InboundRelay:
         self._poll = poll_interval
         self._lease = lease_seconds
         self.instance = uuid.uuid4().hex
+        self._feed = LedgerFeed(self._store, self.instance, lease_seconds=lease_seconds)
+        #: name -> the record if Teams should show it, None if not: what this instance wrote.
+        self._written: OrderedDict[str, Record | None] = OrderedDict()
+        archive.observers.append(self._remember)
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
         self._not_before: dict[str, float] = {}
@@ -101,32 +116,23 @@ class InboundRelay:
         #: Thread-start claims this instance may hold (document name -> claim token).
         self._claims: dict[str, str] = {}
         self._stopping = False
+        self._inbox_bound = False
 
-    # -- the listener ---------------------------------------------------------------------------
+    # -- the listeners --------------------------------------------------------------------------
     async def enqueue(self, records: Sequence[Record]) -> None:
-        """Queue the records Teams should show (durably, in order per contact); fast."""
-        by_conversation: dict[str, list[dict[str, Any]]] = {}
-        for record in records:
-            if wants_relay(record):
-                by_conversation.setdefault(record.conversation or "", []).append(
-                    {"id": record.id, "record": record.to_dict(), "attempts": 0}
-                )
-        for conversation, items in by_conversation.items():
-
-            def append(
-                doc: dict[str, Any] | None, items=items, conversation=conversation
-            ) -> dict[str, Any] | None:
-                doc = doc or {"conversation": conversation, "items": [], "lease": None}
-                known = {i["id"] for i in doc["items"]}
-                fresh = [i for i in items if i["id"] not in known]
-                if not fresh:
-                    return None
-                doc["items"].extend(fresh)
-                return doc
-
-            await update_json(self._store, pending_doc(conversation), append)
-        if by_conversation:
+        """The webhook's listener: its records are durable in the ledger already; look soon
+        (if an inbox is bound: until then the poll notices a binding made elsewhere)."""
+        if self._inbox_bound and any(wants_relay(r) for r in records):
             self._wake.set()
+
+    def _remember(self, result: PutResult) -> None:
+        """Archive observer: keep what was just written, so that the feed does not read it."""
+        if not result.name.startswith(WHATSAPP_RECORDS):
+            return
+        self._written[result.name] = result.record if wants_relay(result.record) else None
+        self._written.move_to_end(result.name)
+        while len(self._written) > REMEMBERED_RECORDS:
+            self._written.popitem(last=False)
 
     # -- the worker -----------------------------------------------------------------------------
     def start(self) -> None:
@@ -146,6 +152,8 @@ class InboundRelay:
                 await asyncio.wait({task}, timeout=1.0)
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 task.result()
+        with contextlib.suppress(ConcurrentUpdate, ArchiveUnavailable):
+            await self._feed.release()
         for name, token in list(self._claims.items()):
             await self._drop_claim(name, token)
         self._claims.clear()
@@ -175,9 +183,101 @@ class InboundRelay:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self._poll):
                     await self._wake.wait()
+                await asyncio.sleep(GATHER_SECONDS)
 
     async def run_once(self) -> None:
-        """One pass over every contact's queue."""
+        """One pass: post what the ledger gained, then retry the parked records that are due."""
+        self._inbox_bound = await read_json(self._store, INBOX) is not None
+        if not self._inbox_bound:
+            return  # nothing can be shown before an inbox is bound; the records wait
+        await self.follow_ledger()
+        await self.drain_parked()
+
+    async def follow_ledger(self) -> None:
+        """Post the records the ledger gained (if this instance holds the feed)."""
+        while True:
+            batch = await self._feed.read()
+            if batch is None:
+                return
+            await self._handle(batch)
+            try:
+                await self._feed.commit(batch)
+            except LeaseLost as exc:
+                log.warning("relay feed taken over by another instance: %s", exc)
+                return
+            if not batch.more:
+                return
+
+    async def _handle(self, batch: FeedBatch) -> None:
+        records = await self._records_of(batch)
+        by_contact: dict[str, list[tuple[str, Record]]] = {}
+        for entry in batch.entries:
+            record = records.get(entry.name)
+            if record is not None:
+                by_contact.setdefault(record.conversation or "", []).append((entry.name, record))
+        if not by_contact:
+            return
+        parked = {info.name async for info in self._store.list(PENDING_PREFIX)}
+        sem = asyncio.Semaphore(CONTACTS_AT_ONCE)
+
+        async def one(conversation: str, items: list[tuple[str, Record]]) -> None:
+            items.sort(key=lambda item: item[1].id)
+            async with sem:
+                if pending_doc(conversation) in parked:
+                    await self._park(conversation, items)  # behind what waits already
+                else:
+                    await self._post_in_order(conversation, items)
+
+        await asyncio.gather(*(one(c, items) for c, items in by_contact.items()))
+
+    async def _records_of(self, batch: FeedBatch) -> dict[str, Record]:
+        """The records of ``batch`` Teams should show: remembered, or read back if another
+        instance (or this one before a restart) wrote them."""
+        found: dict[str, Record] = {}
+        unknown: list[str] = []
+        for entry in batch.entries:
+            if entry.name in self._written:
+                record = self._written.pop(entry.name)
+                if record is not None:
+                    found[entry.name] = record
+            else:
+                unknown.append(entry.name)
+        sem = asyncio.Semaphore(16)
+
+        async def read(name: str) -> None:
+            async with sem:
+                record = await self._archive.read_record(name)
+            if wants_relay(record):
+                found[name] = record
+
+        await asyncio.gather(*(read(n) for n in unknown))
+        return found
+
+    async def _post_in_order(self, conversation: str, items: list[tuple[str, Record]]) -> None:
+        for index, (_name, record) in enumerate(items):
+            try:
+                await self._relay(record)
+            except Exception as exc:  # noqa: BLE001 - parked and retried by the drain
+                log.info("relay of %s to Teams parked (%s)", record.id, exc or type(exc).__name__)
+                await self._park(conversation, items[index:])
+                return
+
+    async def _park(self, conversation: str, items: list[tuple[str, Record]]) -> None:
+        fresh_items = [{"id": r.id, "name": name, "attempts": 0} for name, r in items]
+
+        def append(doc: dict[str, Any] | None) -> dict[str, Any] | None:
+            doc = doc or {"conversation": conversation, "items": [], "lease": None}
+            known = {i["id"] for i in doc["items"]}
+            fresh = [i for i in fresh_items if i["id"] not in known]
+            if not fresh:
+                return None
+            doc["items"].extend(fresh)
+            return doc
+
+        await update_json(self._store, pending_doc(conversation), append)
+
+    async def drain_parked(self) -> None:
+        """Retry every contact's parked records that are due."""
         names = [info.name async for info in self._store.list(PENDING_PREFIX)]
         now = time.monotonic()
         due = [n for n in names if self._not_before.get(n, 0) <= now]
@@ -204,7 +304,7 @@ class InboundRelay:
                 item = doc["items"][0]
                 try:
                     try:
-                        await self._relay(Record.from_dict(item["record"]))
+                        await self._relay(await self._parked_record(item))
                     except NotYet:
                         raise
                     except Exception as exc:
@@ -235,11 +335,16 @@ class InboundRelay:
                         await self._release(name, owner)
                         return
                     log.exception("relay of record %s to Teams failed; set aside", item["id"])
-                    await self._archive_failure(Record.from_dict(item["record"]), exc)
+                    await self._archive_failure(item, exc, doc.get("conversation"))
                 self._failures.pop(name, None)
                 await self._remove(name, item["id"], owner)
         finally:
             await self._release(name, owner)
+
+    async def _parked_record(self, item: dict[str, Any]) -> Record:
+        if "record" in item:  # parked whole by an earlier version
+            return Record.from_dict(item["record"])
+        return await self._archive.read_record(item["name"])
 
     def _backoff(self, name: str, seconds: float) -> None:
         self._not_before[name] = time.monotonic() + seconds
@@ -475,9 +580,16 @@ class InboundRelay:
 
         await update_json(self._store, sent_doc(wamid), mark)
 
-    async def _archive_failure(self, record: Record, exc: Exception) -> None:
+    async def _archive_failure(
+        self, item: dict[str, Any], exc: Exception, conversation: str | None
+    ) -> None:
+        try:
+            record = await self._parked_record(item)
+        except Exception:  # noqa: BLE001 - the record itself cannot be read: say so by id
+            record = None
+        conversation = record.conversation if record else conversation
         failure = Record(
-            conversation=record.conversation,
+            conversation=conversation,
             platform="teams",
             direction="internal",
             kind="error",
@@ -487,13 +599,13 @@ class InboundRelay:
             captured_at="",
             sender=None,
             text=f"could not show this record in Teams: {exc}",
-            relates_to=record.id,
+            relates_to=item["id"],
             raw={"error": repr(exc)},
         )
         try:
-            await self._archive.put(failure, event_key("teams", "relay-failed", record.id))
+            await self._archive.put(failure, event_key("teams", "relay-failed", item["id"]))
         except ArchiveUnavailable:
-            log.error("could not archive the relay failure of %s", record.id)
+            log.error("could not archive the relay failure of %s", item["id"])
 
 
 def _unavailable(exc: Exception) -> bool:

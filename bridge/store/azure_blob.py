@@ -90,7 +90,8 @@ class AzureBlobStore:
 
     async def _call(self, what: str, coro):
         try:
-            return await asyncio.wait_for(coro, OPERATION_TIMEOUT)
+            async with asyncio.timeout(OPERATION_TIMEOUT):
+                return await coro
         except ResourceNotFoundError as exc:
             if getattr(exc, "error_code", None) == "ContainerNotFound":
                 raise ArchiveUnavailable(f"{what}: the archive container does not exist") from exc
@@ -169,12 +170,13 @@ class AzureBlobStore:
 
         return await self._call(f"read {name}", go())
 
-    async def read_from(self, name: str, offset: int) -> bytes:
-        """The content from byte ``offset`` on (a ledger segment's new lines)."""
+    async def read_from(self, name: str, offset: int, length: int | None = None) -> bytes:
+        """The content from byte ``offset`` on, at most ``length`` bytes (a ledger segment's new
+        lines)."""
         blob = self._blob(name)
 
         async def go() -> bytes:
-            downloader = await blob.download_blob(offset=offset)
+            downloader = await blob.download_blob(offset=offset, length=length)
             return await downloader.readall()
 
         try:
@@ -255,7 +257,8 @@ class AzureBlobStore:
         pager = self._container.list_blobs(name_starts_with=prefix, results_per_page=5000)
         try:
             async for page in pager.by_page():
-                items = await asyncio.wait_for(_collect(page), OPERATION_TIMEOUT)
+                async with asyncio.timeout(OPERATION_TIMEOUT):
+                    items = await _collect(page)
                 for item in items:
                     yield BlobInfo(item.name, item.size or 0)
         except (AzureError, OSError, TimeoutError) as exc:

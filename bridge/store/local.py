@@ -135,14 +135,15 @@ class LocalStore:
         path = self._path(name)
         return await self._run(path.read_bytes)
 
-    async def read_from(self, name: str, offset: int) -> bytes:
-        """The content from byte ``offset`` on (a ledger segment's new lines)."""
+    async def read_from(self, name: str, offset: int, length: int | None = None) -> bytes:
+        """The content from byte ``offset`` on, at most ``length`` bytes (a ledger segment's new
+        lines)."""
         path = self._path(name)
 
         def read() -> bytes:
             with path.open("rb") as fh:
                 fh.seek(offset)
-                return fh.read()
+                return fh.read(-1 if length is None else length)
 
         return await self._run(read)
 
