@@ -29,8 +29,9 @@ log = logging.getLogger("wabridge.relay")
 FEED_DOC = state_blob_name("relay", "feed")
 #: Records of WhatsApp conversations: the only ones Teams may show.
 WHATSAPP_RECORDS = RECORDS_PREFIX + "wa:"
-#: Ledger bytes read from one segment at a time (some 1,500 entries).
-READ_BYTES = 256 * 1024
+#: Ledger bytes read from one segment at a time (some 200 entries): the cursor moves after each
+#: such batch, so an instance dying mid-batch leaves at most that much to be posted again.
+READ_BYTES = 32 * 1024
 #: Ledger bytes before the cursor read again when an instance takes the feed over, to know the
 #: records it handled last (see ``SEEN_NAMES``).
 SEED_BYTES = 128 * 1024

@@ -76,3 +76,40 @@ async def test_write_many_then_read_back_every_record(store):
     assert stored == {r.record.id for r in results}
     found = await archive.find(results[17].record.id)
     assert found == results[17].record
+
+
+class UnevenStore:
+    """A real store whose writes take unevenly long (1 ms more for each one), counting the
+    ledger appends made through it."""
+
+    def __init__(self, store) -> None:
+        self._store = store
+        self.appends = 0
+        self._writes = 0
+
+    def __getattr__(self, name):
+        return getattr(self._store, name)
+
+    async def create(self, name: str, data: bytes, **kw) -> bool:
+        self._writes += 1
+        await asyncio.sleep(0.001 * self._writes)
+        return await self._store.create(name, data, **kw)
+
+    async def append(self, name: str, data: bytes) -> None:
+        self.appends += 1
+        await self._store.append(name, data)
+
+
+async def test_concurrent_writes_share_ledger_appends_and_each_is_listed_once(store):
+    uneven = UnevenStore(store)
+    archive = Archive(uneven)
+    await archive.put(inbound_text(0))  # a lone write is appended at once
+    assert uneven.appends == 1
+
+    results = await asyncio.gather(*(archive.put(inbound_text(n)) for n in range(1, 65)))
+    assert all(r.created for r in results)
+    # 64 records written together, finishing over some 64 ms, reach the ledger in a handful
+    # of appends rather than one each.
+    assert uneven.appends <= 1 + 16, uneven.appends
+    report = await verify_archive(archive)
+    assert report.ok and report.records == 65

@@ -1,0 +1,108 @@
+"""The relay follows the archive's ledger: what Teams shows, once, whichever instance shows it."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from bot.app import RELAY
+from bot.relay.docs import read_json, update_json
+from bot.relay.feed import FEED_DOC
+from tests.fakes.meta_graph import text_delivery
+from tests.relay.support import wait_for
+from tests.relay.test_relay_e2e import MAX, SHEENA, bot_posts
+
+
+def shown(world) -> list[str]:
+    return [p.shown_text() for t in world.connector.threads for p in bot_posts(world, t)]
+
+
+async def test_a_redelivered_whatsapp_message_shows_once_in_teams(world):
+    service = await world.start_service()
+    await world.register(service)
+    await world.setup_inbox(service)
+    pnid = world.meta.phone_number_id
+    first = text_delivery(pnid, SHEENA, "is my order ready?", wamid="wamid.feed.1")
+
+    # Meta retries (and several subscribed apps) deliver one event again: at once, and later.
+    statuses = await asyncio.gather(*(world.deliver(service, first) for _ in range(3)))
+    assert statuses == [200, 200, 200]
+    await wait_for(lambda: any("is my order ready?" in t for t in shown(world)), what="post")
+    assert await world.deliver(service, first) == 200
+    later = text_delivery(pnid, SHEENA, "hello?", wamid="wamid.feed.2", timestamp=1764350100)
+    assert await world.deliver(service, later) == 200
+    await wait_for(lambda: any("hello?" in t for t in shown(world)), what="second post")
+    await service.app[RELAY].inbound.run_once()
+
+    texts = shown(world)
+    assert len(texts) == 2, texts
+    assert "is my order ready?" in texts[0] and "hello?" in texts[1]
+
+
+async def test_while_no_inbox_is_bound_nothing_is_queued_and_all_shows_after(world):
+    service = await world.start_service()
+    await world.register(service)
+    pnid = world.meta.phone_number_id
+    for n in range(6):
+        contact, name = (SHEENA, "Sheena Nelson") if n % 2 == 0 else (MAX, "Max")
+        payload = text_delivery(
+            pnid,
+            contact,
+            f"early {n}",
+            name=name,
+            wamid=f"wamid.early.{n}",
+            timestamp=1764350000 + n,
+        )
+        assert await world.deliver(service, payload) == 200
+    await service.app[RELAY].inbound.run_once()
+    # The records wait in the archive's ledger: the relay wrote no state of its own for them.
+    assert [i.name async for i in service.archive.store.list("state/relay/")] == []
+
+    await world.setup_inbox(service)
+    await wait_for(lambda: len(shown(world)) == 6, what="six posts")
+    for thread in world.connector.threads:
+        texts = [p.shown_text() for p in bot_posts(world, thread)]
+        numbers = [int(t.rsplit("early ", 1)[1][0]) for t in texts]
+        assert numbers == sorted(numbers) and len(numbers) == 3  # each contact's, in order
+
+
+async def test_when_the_instance_following_the_ledger_stops_another_takes_over_at_once(world):
+    first = await world.start_service()
+    second = await world.start_service()
+    await world.register(first)
+    await world.setup_inbox(first)
+    pnid = world.meta.phone_number_id
+    assert await world.deliver(first, text_delivery(pnid, SHEENA, "one", wamid="wamid.to.1")) == 200
+    await wait_for(lambda: len(shown(world)) == 1, what="first post")
+
+    feed = await read_json(first.archive.store, FEED_DOC)
+    holder = feed["lease"]["owner"]
+    by_instance = {s.app[RELAY].inbound.instance: s for s in (first, second)}
+    stopping = by_instance[holder]
+    other = second if stopping is first else first
+    await stopping.server.stop()  # a clean stop gives the lease up (it would last 60 s)
+
+    payload = text_delivery(pnid, SHEENA, "two", wamid="wamid.to.2", timestamp=1764350100)
+    assert await world.deliver(other, payload) == 200
+    await wait_for(lambda: len(shown(world)) == 2, limit=10.0, what="post by the other instance")
+    assert (await read_json(other.archive.store, FEED_DOC))["lease"]["owner"] != holder
+
+
+async def test_the_lease_of_an_instance_that_died_runs_out_and_the_relay_resumes(world):
+    service = await world.start_service()
+    await world.register(service)
+    await world.setup_inbox(service)
+    # An instance that died while following the ledger: its lease still holds for a moment.
+    until = time.time() + 2.0
+    await update_json(
+        service.archive.store,
+        FEED_DOC,
+        lambda doc: {**(doc or {}), "lease": {"owner": "dead-instance", "until": until}},
+    )
+    pnid = world.meta.phone_number_id
+    assert await world.deliver(service, text_delivery(pnid, SHEENA, "still there?")) == 200
+    await asyncio.sleep(1.0)
+    assert shown(world) == []  # not while the other instance may still be posting
+
+    await wait_for(lambda: len(shown(world)) == 1, limit=15.0, what="post after the lease")
+    assert "still there?" in shown(world)[0]
