@@ -60,6 +60,8 @@ THREAD_CLAIM_SECONDS = 300.0
 CONTACTS_AT_ONCE = 8
 #: Records this instance wrote and remembers (so that the feed need not read them back).
 REMEMBERED_RECORDS = 4096
+#: At shutdown, how long the pass under way may take to finish before it is cancelled.
+STOP_GRACE_SECONDS = 5.0
 #: After a wake-up, how long to let more records gather before a pass.
 GATHER_SECONDS = 0.1
 
@@ -117,6 +119,7 @@ class InboundRelay:
         self._claims: dict[str, str] = {}
         self._stopping = False
         self._inbox_bound = False
+        self._pass = asyncio.Lock()
 
     # -- the listeners --------------------------------------------------------------------------
     async def enqueue(self, records: Sequence[Record]) -> None:
@@ -137,6 +140,7 @@ class InboundRelay:
     # -- the worker -----------------------------------------------------------------------------
     def start(self) -> None:
         if self._task is None:
+            self._stopping = False
             self._task = asyncio.create_task(self._run(), name="wabridge-inbound-relay")
 
     async def stop(self) -> None:
@@ -145,6 +149,9 @@ class InboundRelay:
         if task is not None:
             self._stopping = True
             self._wake.set()
+            # Let the pass under way finish what it is posting (so that each post is recorded
+            # and the cursor moved past it, and the next holder does not post it again).
+            await asyncio.wait({task}, timeout=STOP_GRACE_SECONDS)
             # A cancellation can be lost inside ``asyncio.wait_for`` on Python 3.11 (the storage
             # backend bounds its calls with it): repeat it until the task has really ended.
             while not task.done():
@@ -167,7 +174,6 @@ class InboundRelay:
         self._wake.set()
 
     async def _run(self) -> None:
-        self._stopping = False
         while not self._stopping:
             self._wake.clear()
             try:
@@ -186,12 +192,14 @@ class InboundRelay:
                 await asyncio.sleep(GATHER_SECONDS)
 
     async def run_once(self) -> None:
-        """One pass: post what the ledger gained, then retry the parked records that are due."""
-        self._inbox_bound = await read_json(self._store, INBOX) is not None
-        if not self._inbox_bound:
-            return  # nothing can be shown before an inbox is bound; the records wait
-        await self.follow_ledger()
-        await self.drain_parked()
+        """One pass: post what the ledger gained, then retry the parked records that are due.
+        (One pass at a time per instance: the lease is the instance's.)"""
+        async with self._pass:
+            self._inbox_bound = await read_json(self._store, INBOX) is not None
+            if not self._inbox_bound:
+                return  # nothing can be shown before an inbox is bound; the records wait
+            await self.follow_ledger()
+            await self.drain_parked()
 
     async def follow_ledger(self) -> None:
         """Post the records the ledger gained (if this instance holds the feed)."""
@@ -205,7 +213,7 @@ class InboundRelay:
             except LeaseLost as exc:
                 log.warning("relay feed taken over by another instance: %s", exc)
                 return
-            if not batch.more:
+            if not batch.more or self._stopping:
                 return
 
     async def _handle(self, batch: FeedBatch) -> None:
@@ -294,7 +302,7 @@ class InboundRelay:
         if not await self._acquire(name, owner):
             return
         try:
-            while True:
+            while not self._stopping:
                 doc = await read_json(self._store, name)
                 if not doc or (doc.get("lease") or {}).get("owner") != owner:
                     return
