@@ -106,3 +106,50 @@ async def test_the_lease_of_an_instance_that_died_runs_out_and_the_relay_resumes
 
     await wait_for(lambda: len(shown(world)) == 1, limit=15.0, what="post after the lease")
     assert "still there?" in shown(world)[0]
+
+
+async def test_archive_pending_says_what_has_not_reached_teams(
+    world, archive_location, monkeypatch, capsys
+):
+    from bot.cli import main
+
+    for name, value in archive_location["env"].items():
+        monkeypatch.setenv(name, value)
+
+    async def pending() -> str:
+        capsys.readouterr()
+        assert await asyncio.to_thread(main, ["archive", "pending"]) == 0
+        return capsys.readouterr().out
+
+    service = await world.start_service()
+    await world.register(service)
+    pnid = world.meta.phone_number_id
+    assert await world.deliver(service, text_delivery(pnid, SHEENA, "before setup")) == 200
+    out = await pending()
+    assert "RELAY inbox=none" in out and "0 record(s) parked for Teams" in out
+    behind = int(out.split("ledger_not_followed=")[1].split()[0])
+    assert behind > 0  # the message waits in the ledger
+
+    await world.setup_inbox(service)
+    await wait_for(lambda: len(shown(world)) == 1, what="the waiting message, once bound")
+
+    world.connector.unavailable = True  # Teams cannot take the next one: parked for a retry
+    later = text_delivery(
+        pnid, SHEENA, "while Teams is down", wamid="wamid.down.p", timestamp=1764350100
+    )
+    assert await world.deliver(service, later) == 200
+
+    async def parked() -> list:
+        return [i async for i in service.archive.store.list("state/relay/pending/")]
+
+    await wait_for(parked, what="a parked record")
+    out = await pending()
+    assert "RELAY inbox=bound" in out and "1 record(s) parked for Teams" in out
+    assert f"RELAY-PARKED conversation=wa:{pnid}:{SHEENA}" in out
+
+    world.connector.unavailable = False
+    service.app[RELAY].inbound.wake(now=True)
+    await wait_for(lambda: len(shown(world)) == 2, what="the post once Teams is back")
+    await service.app[RELAY].inbound.run_once()
+    out = await pending()
+    assert "0 record(s) parked for Teams" in out and "ledger_not_followed=0 bytes" in out
