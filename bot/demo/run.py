@@ -21,6 +21,7 @@ import aiohttp
 from bot.app import ARCHIVE, create_app
 from bot.loopback.connector import FakeBotConnector, TeamsUser, post_activity
 from bot.loopback.meta_graph import delivery, post_webhook, status_delivery, text_delivery
+from bot.loopback.polling import eventually
 from bot.loopback.server import LoopbackServer
 from bot.relay.docs import read_json, teams_thread_doc
 from bot.settings import Settings
@@ -200,17 +201,8 @@ async def _sent_wamid(archive) -> str:
     raise RuntimeError("the reply was not archived")
 
 
-async def _until(predicate: Callable[[], Any], limit: float = 30.0) -> Any:
-    deadline = time.monotonic() + limit
-    while True:
-        value = predicate()
-        if asyncio.iscoroutine(value):
-            value = await value
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise RuntimeError("the demo did not see the expected step in time")
-        await asyncio.sleep(0.05)
+async def _until(predicate: Callable[[], Any]) -> Any:
+    return await eventually(predicate, limit=30.0, what="the demo's next step")
 
 
 def _nth(items: list, index: int):

@@ -20,6 +20,7 @@ from typing import Any
 
 import aiohttp
 
+from bot.loopback.polling import eventually
 from bridge.archive import Archive
 from bridge.store.azure_blob import AzureBlobStore
 from tests.fakes.meta_graph import encode_payload, sign_body, text_delivery
@@ -218,10 +219,4 @@ def tracebacks(*logs: Path) -> list[str]:
 
 async def poll_until(condition: Callable[[], Any], interval: float = 0.2) -> None:
     """Wait until ``condition()`` (a plain or async callable) is true (the caller bounds it)."""
-    while True:
-        result = condition()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return
-        await asyncio.sleep(interval)
+    await eventually(condition, interval=interval)

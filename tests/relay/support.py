@@ -12,6 +12,7 @@ from typing import Any
 import aiohttp
 
 from bot.app import ARCHIVE, INBOUND_LISTENERS, create_app
+from bot.loopback.polling import eventually
 from bot.loopback.server import LoopbackServer
 from bot.settings import Settings
 from bridge.archive import Archive
@@ -42,17 +43,7 @@ async def wait_for(
     predicate: Callable[[], Any], *, limit: float = 20.0, what: str = "condition"
 ) -> Any:
     """Poll until ``predicate()`` is truthy (an async predicate is awaited); fail on timeout."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + limit
-    while True:
-        value = predicate()
-        if asyncio.iscoroutine(value):
-            value = await value
-        if value:
-            return value
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
+    return await eventually(predicate, limit=limit, what=what)
 
 
 def free_port() -> int:
