@@ -11,7 +11,6 @@ instance that dies holding the lease holds it no longer than ``lease_seconds``.
 
 from __future__ import annotations
 
-import logging
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -23,8 +22,6 @@ from bridge.errors import ConcurrentUpdate
 from bridge.ids import LEDGER_PREFIX, RECORDS_PREFIX, state_blob_name
 from bridge.ledger import LedgerEntry, ledger_lines, read_ledger_from
 from bridge.store.base import ArchiveStore
-
-log = logging.getLogger("wabridge.relay")
 
 FEED_DOC = state_blob_name("relay", "feed")
 #: Records of WhatsApp conversations: the only ones Teams may show.

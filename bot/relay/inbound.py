@@ -152,8 +152,8 @@ class InboundRelay:
             # Let the pass under way finish what it is posting (so that each post is recorded
             # and the cursor moved past it, and the next holder does not post it again).
             await asyncio.wait({task}, timeout=STOP_GRACE_SECONDS)
-            # A cancellation can be lost inside ``asyncio.wait_for`` on Python 3.11 (the storage
-            # backend bounds its calls with it): repeat it until the task has really ended.
+            # A cancellation can be lost inside ``asyncio.wait_for`` on Python 3.11 (e.g. in a
+            # storage SDK call): repeat it until the task has really ended.
             while not task.done():
                 task.cancel()
                 await asyncio.wait({task}, timeout=1.0)
@@ -343,7 +343,7 @@ class InboundRelay:
                         await self._release(name, owner)
                         return
                     log.exception("relay of record %s to Teams failed; set aside", item["id"])
-                    await self._archive_failure(item, exc, doc.get("conversation"))
+                    await self._archive_failure(item["id"], exc, doc.get("conversation"))
                 self._failures.pop(name, None)
                 await self._remove(name, item["id"], owner)
         finally:
@@ -589,13 +589,8 @@ class InboundRelay:
         await update_json(self._store, sent_doc(wamid), mark)
 
     async def _archive_failure(
-        self, item: dict[str, Any], exc: Exception, conversation: str | None
+        self, record_id: str, exc: Exception, conversation: str | None
     ) -> None:
-        try:
-            record = await self._parked_record(item)
-        except Exception:  # noqa: BLE001 - the record itself cannot be read: say so by id
-            record = None
-        conversation = record.conversation if record else conversation
         failure = Record(
             conversation=conversation,
             platform="teams",
@@ -607,13 +602,13 @@ class InboundRelay:
             captured_at="",
             sender=None,
             text=f"could not show this record in Teams: {exc}",
-            relates_to=item["id"],
+            relates_to=record_id,
             raw={"error": repr(exc)},
         )
         try:
-            await self._archive.put(failure, event_key("teams", "relay-failed", item["id"]))
+            await self._archive.put(failure, event_key("teams", "relay-failed", record_id))
         except ArchiveUnavailable:
-            log.error("could not archive the relay failure of %s", item["id"])
+            log.error("could not archive the relay failure of %s", record_id)
 
 
 def _unavailable(exc: Exception) -> bool:
