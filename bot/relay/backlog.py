@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from bot.relay.docs import INBOX, PENDING_PREFIX, read_json
-from bot.relay.feed import FEED_DOC
+from bot.relay.feed import FEED_DOC, unfollowed
 from bridge.ids import LEDGER_PREFIX
 from bridge.store.base import ArchiveStore
 
@@ -34,10 +34,8 @@ class RelayBacklog:
 
 async def relay_backlog(store: ArchiveStore) -> RelayBacklog:
     feed = await read_json(store, FEED_DOC) or {}
-    cursor = feed.get("segments") or {}
-    behind = 0
-    async for info in store.list(LEDGER_PREFIX):
-        behind += max(0, info.size - int(cursor.get(info.name, 0)))
+    sizes = {info.name: info.size async for info in store.list(LEDGER_PREFIX)}
+    behind = sum(sizes[name] - handled for name, handled in unfollowed(sizes, feed).items())
     lease = feed.get("lease") or {}
     backlog = RelayBacklog(
         inbox_bound=await read_json(store, INBOX) is not None,

@@ -4,9 +4,11 @@ Every record the archive accepts is listed in the ledger (``bridge/ledger.py``),
 the webhook answers Meta. So the relay keeps no queue of its own on the acknowledgement path: it
 follows the ledger, as the search index does. One instance at a time holds the feed's lease in
 ``state/relay/feed.json``, beside the cursor: for every ledger segment, how many of its bytes the
-relay has handled. An entry is handled once its record is shown in Teams or parked in its
-contact's queue (``state/relay/pending/``) to be retried; only then does the cursor pass it. An
-instance that dies holding the lease holds it no longer than ``lease_seconds``.
+relay has handled. Past days' segments, once handled to their end, leave the cursor for a date,
+``complete_before``, so that the cursor does not grow without end. An entry is handled once its
+record is shown in Teams or parked in its contact's queue (``state/relay/pending/``) to be
+retried; only then does the cursor pass it. An instance that dies holding the lease holds it no
+longer than ``lease_seconds``.
 """
 
 from __future__ import annotations
@@ -35,6 +37,48 @@ SEED_BYTES = 128 * 1024
 #: Record names remembered as handled. A redelivered event whose first entry was lost in a crash
 #: is listed again in the ledger; one listed twice is still shown once.
 SEEN_NAMES = 200_000
+#: Days after which a day's segments, once all handled, leave the cursor. Writers start new
+#: segments every UTC day, so a past day's segments no longer grow.
+KEEP_DAYS = 2
+
+
+def segment_day(name: str) -> str:
+    """The UTC day (YYYY-MM-DD) of a ledger segment, from its name."""
+    return name[len(LEDGER_PREFIX) :][:10]
+
+
+def unfollowed(sizes: dict[str, int], doc: dict[str, Any]) -> dict[str, int]:
+    """The segments with bytes the relay has not handled, each with the offset it handled up to
+    (``sizes``: every segment's size; ``doc``: the feed document)."""
+    cursor = doc.get("segments") or {}
+    complete_before = str(doc.get("complete_before") or "")
+    return {
+        name: int(cursor.get(name, 0))
+        for name, size in sizes.items()
+        if segment_day(name) >= complete_before and size > int(cursor.get(name, 0))
+    }
+
+
+def prune(doc: dict[str, Any], sizes: dict[str, int], today: str) -> None:
+    """Drop from the cursor the segments of whole past days (older than ``KEEP_DAYS``) that are
+    handled to their end, day after day from the oldest, and move ``complete_before`` past
+    them."""
+    cutoff = (datetime.strptime(today, "%Y-%m-%d") - timedelta(days=KEEP_DAYS)).strftime("%Y-%m-%d")
+    segments = doc.setdefault("segments", {})
+    complete_before = str(doc.get("complete_before") or "")
+    by_day: dict[str, list[str]] = {}
+    for name in sizes:
+        day = segment_day(name)
+        if complete_before <= day < cutoff:
+            by_day.setdefault(day, []).append(name)
+    for day in sorted(by_day):
+        names = by_day[day]
+        if any(int(segments.get(n, 0)) < sizes[n] for n in names):
+            break
+        for name in names:
+            segments.pop(name, None)
+        next_day = datetime.strptime(day, "%Y-%m-%d") + timedelta(days=1)
+        doc["complete_before"] = next_day.strftime("%Y-%m-%d")
 
 
 class LeaseLost(Exception):
@@ -49,6 +93,8 @@ class FeedBatch:
     entries: list[LedgerEntry] = field(default_factory=list)
     ends: dict[str, int] = field(default_factory=dict)
     more: bool = False
+    #: Every segment's size when the batch was read (to prune the cursor with).
+    sizes: dict[str, int] = field(default_factory=dict)
 
 
 class LedgerFeed:
@@ -58,7 +104,8 @@ class LedgerFeed:
         self._store = store
         self.owner = owner
         self._lease = lease_seconds
-        self._cursor: dict[str, int] = {}
+        #: The feed document as this instance last wrote or read it (cursor and lease).
+        self._doc: dict[str, Any] = {}
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._seeded = False
 
@@ -67,18 +114,14 @@ class LedgerFeed:
         holds the feed. Takes (or renews) the lease when there is something to read."""
         sizes = {info.name: info.size async for info in self._store.list(LEDGER_PREFIX)}
         doc = await read_json(self._store, FEED_DOC) or {}
-        cursor = doc.get("segments") or {}
-        if not any(size > cursor.get(name, 0) for name, size in sizes.items()):
+        if not unfollowed(sizes, doc):
             return None
         if not await self._take():
             return None
         if not self._seeded:
             await self._seed()
-        batch, fresh = FeedBatch(), set()
-        for segment, size in sizes.items():
-            start = self._cursor.get(segment, 0)
-            if size <= start:
-                continue
+        batch, fresh = FeedBatch(sizes=sizes), set()
+        for segment, start in unfollowed(sizes, self._doc).items():
             data = await read_ledger_from(self._store, segment, start, READ_BYTES)
             end = 0
             for entry, line_end in ledger_lines(data):
@@ -108,13 +151,14 @@ class LedgerFeed:
             segments = doc.setdefault("segments", {})
             for segment, end in batch.ends.items():
                 segments[segment] = max(segments.get(segment, 0), end)
+            prune(doc, batch.sizes, datetime.now(UTC).strftime("%Y-%m-%d"))
             doc["lease"] = {"owner": self.owner, "until": until}
             return doc
 
         doc = await update_json(self._store, FEED_DOC, advance)
         if lost:
             raise LeaseLost(f"the relay feed is held by {(doc or {}).get('lease')}")
-        self._cursor = dict((doc or {}).get("segments") or {})
+        self._doc = dict(doc or {})
         for entry in batch.entries:
             self._remember(entry.name)
 
@@ -147,16 +191,16 @@ class LedgerFeed:
         if not doc or (doc.get("lease") or {}).get("owner") != self.owner:
             self._seeded = False  # another instance feeds; what it handles we do not see
             return False
-        self._cursor = dict(doc.get("segments") or {})
+        self._doc = dict(doc)
         return True
 
     async def _seed(self) -> None:
         """Remember the entries just before the cursor: those the last holder handled last
         (in the segments of the last two days: older ones are complete)."""
-        since = (datetime.now(UTC) - timedelta(days=2)).strftime("%Y-%m-%d")
-        for segment, offset in self._cursor.items():
+        since = (datetime.now(UTC) - timedelta(days=KEEP_DAYS)).strftime("%Y-%m-%d")
+        for segment, offset in (self._doc.get("segments") or {}).items():
             start = max(0, offset - SEED_BYTES)
-            if offset <= 0 or segment[len(LEDGER_PREFIX) :][:10] < since:
+            if offset <= 0 or segment_day(segment) < since:
                 continue
             data = await read_ledger_from(self._store, segment, start, offset - start)
             for entry, _end in ledger_lines(data):

@@ -153,3 +153,55 @@ async def test_archive_pending_says_what_has_not_reached_teams(
     await service.app[RELAY].inbound.run_once()
     out = await pending()
     assert "0 record(s) parked for Teams" in out and "ledger_not_followed=0 bytes" in out
+
+
+def _ledger_line(prev: str, name: str) -> tuple[bytes, str]:
+    from bridge.ledger import chain_hash
+    from bridge.record import canonical_json
+
+    body = {"n": name, "s": "0" * 64, "i": name.rsplit("/", 1)[-1]}
+    h = chain_hash(prev, body)
+    return canonical_json({**body, "h": h}) + b"\n", h
+
+
+async def test_the_cursor_forgets_past_days_once_handled_and_nothing_reads_as_behind(store):
+    from datetime import UTC, datetime, timedelta
+
+    from bot.relay.backlog import relay_backlog
+    from bot.relay.feed import LedgerFeed, prune
+    from bridge.ledger import GENESIS
+
+    today = datetime.now(UTC)
+    days = [(today - timedelta(days=n)).strftime("%Y-%m-%d") for n in (6, 5, 3, 0)]
+    for day in days:
+        for writer in ("a", "b"):
+            data, prev = b"", GENESIS
+            for n in range(3):  # records the relay passes over (not WhatsApp conversations)
+                line, prev = _ledger_line(prev, f"records/teams:x/{day}/{writer}{n}.json")
+                data += line
+            await store.append(f"ledger/{day}/{writer}-000001.jsonl", data)
+
+    feed = LedgerFeed(store, "instance-1")
+    batch = await feed.read()
+    assert batch is not None and batch.entries == []
+    await feed.commit(batch)
+
+    doc = await read_json(store, FEED_DOC)
+    # The days older than two are complete and gone from the cursor; the recent ones stay.
+    assert doc["complete_before"] == (today - timedelta(days=2)).strftime("%Y-%m-%d")
+    assert sorted(doc["segments"]) == [
+        f"ledger/{days[-1]}/a-000001.jsonl",
+        f"ledger/{days[-1]}/b-000001.jsonl",
+    ]
+    assert await feed.read() is None  # nothing read again
+    assert (await relay_backlog(store)).ledger_bytes_behind == 0
+
+    # A new segment is behind again; an old day not handled to its end stays in the cursor,
+    # and so does every later day.
+    line, _ = _ledger_line(GENESIS, "records/teams:x/late.json")
+    await store.append(f"ledger/{days[-1]}/c-000001.jsonl", line)
+    assert (await relay_backlog(store)).ledger_bytes_behind == len(line)
+    sizes = {f"ledger/{days[0]}/a.jsonl": 100, f"ledger/{days[1]}/a.jsonl": 100}
+    doc = {"segments": {f"ledger/{days[0]}/a.jsonl": 60, f"ledger/{days[1]}/a.jsonl": 100}}
+    prune(doc, sizes, days[-1])
+    assert "complete_before" not in doc and len(doc["segments"]) == 2
