@@ -186,3 +186,8 @@ async def read_ledger_from(
         return await read_from(name, offset, length)
     data = (await store.read(name))[offset:]
     return data if length is None else data[:length]
+
+
+async def segment_sizes(store: ArchiveStore) -> dict[str, int]:
+    """Every ledger segment's size in bytes, by name."""
+    return {info.name: info.size async for info in store.list(LEDGER_PREFIX)}

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from bot.relay.docs import INBOX, PENDING_PREFIX, read_json
 from bot.relay.feed import FEED_DOC, unfollowed
-from bridge.ids import LEDGER_PREFIX
+from bridge.ledger import segment_sizes
 from bridge.store.base import ArchiveStore
 
 
@@ -34,7 +34,7 @@ class RelayBacklog:
 
 async def relay_backlog(store: ArchiveStore) -> RelayBacklog:
     feed = await read_json(store, FEED_DOC) or {}
-    sizes = {info.name: info.size async for info in store.list(LEDGER_PREFIX)}
+    sizes = await segment_sizes(store)
     behind = sum(sizes[name] - handled for name, handled in unfollowed(sizes, feed).items())
     lease = feed.get("lease") or {}
     backlog = RelayBacklog(

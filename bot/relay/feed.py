@@ -22,7 +22,7 @@ from typing import Any
 from bot.relay.docs import read_json, update_json
 from bridge.errors import ConcurrentUpdate
 from bridge.ids import LEDGER_PREFIX, RECORDS_PREFIX, state_blob_name
-from bridge.ledger import LedgerEntry, ledger_lines, read_ledger_from
+from bridge.ledger import LedgerEntry, ledger_lines, read_ledger_from, segment_sizes
 from bridge.store.base import ArchiveStore
 
 FEED_DOC = state_blob_name("relay", "feed")
@@ -112,7 +112,7 @@ class LedgerFeed:
     async def read(self) -> FeedBatch | None:
         """What the ledger gained since the cursor, or None when nothing did or another instance
         holds the feed. Takes (or renews) the lease when there is something to read."""
-        sizes = {info.name: info.size async for info in self._store.list(LEDGER_PREFIX)}
+        sizes = await segment_sizes(self._store)
         doc = await read_json(self._store, FEED_DOC) or {}
         if not unfollowed(sizes, doc):
             return None
