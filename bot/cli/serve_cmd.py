@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 
 from bot.cli.common import CliError, add_archive_option
@@ -18,6 +19,23 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--host", help="bind address (default HOST or 0.0.0.0)")
     parser.add_argument("--port", type=int, help="TCP port (default PORT or 3978)")
     parser.set_defaults(func=run)
+
+
+#: Net allocations between two collections of the youngest generation (Python's default: 700).
+GC_GEN0_THRESHOLD = 50_000
+
+
+def tune_gc() -> None:
+    """Fewer, larger collections for a request-serving process.
+
+    Each request allocates many short-lived objects (the storage SDK most of all), so with the
+    default threshold the collector runs every few requests and rescans what start-up built.
+    Here start-up's objects are left out of collections (``gc.freeze``) and the youngest
+    generation is collected every ``GC_GEN0_THRESHOLD`` net allocations: about 10 % less CPU
+    per webhook delivery for about 10 MB more memory (docs/reliability.md).
+    """
+    gc.freeze()
+    gc.set_threshold(GC_GEN0_THRESHOLD, *gc.get_threshold()[1:])
 
 
 def run(args: argparse.Namespace) -> int:
@@ -45,5 +63,6 @@ def run(args: argparse.Namespace) -> int:
     except (ConfigError, ValueError) as exc:
         raise CliError(str(exc)) from exc
     log.info("archive: %s; listening on %s:%s", app[ARCHIVE].store.description, settings.host, settings.port)
+    tune_gc()
     web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None)
     return 0
