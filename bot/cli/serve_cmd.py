@@ -32,7 +32,7 @@ def tune_gc() -> None:
     default threshold the collector runs every few requests and rescans what start-up built.
     Here start-up's objects are left out of collections (``gc.freeze``) and the youngest
     generation is collected every ``GC_GEN0_THRESHOLD`` net allocations: about 10 % less CPU
-    per webhook delivery for about 10 MB more memory (docs/reliability.md).
+    per webhook delivery for about 16 MiB more memory (docs/reliability.md).
     """
     gc.freeze()
     gc.set_threshold(GC_GEN0_THRESHOLD, *gc.get_threshold()[1:])
