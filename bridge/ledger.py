@@ -40,6 +40,13 @@ def chain_hash(prev: str, body: dict) -> str:
     return hashlib.sha256(prev.encode("ascii") + canonical_json(body)).hexdigest()
 
 
+def entry_line(prev: str, entry: LedgerEntry) -> tuple[bytes, str]:
+    """``entry`` as a segment line chained to ``prev``, and the line's hash (the next ``prev``)."""
+    body = {"n": entry.name, "s": entry.sha256, "i": entry.record_id}
+    line_hash = chain_hash(prev, body)
+    return canonical_json({**body, "h": line_hash}) + b"\n", line_hash
+
+
 class LedgerWriter:
     """Appends entries for one writer; concurrent callers share appends."""
 
@@ -108,9 +115,8 @@ class LedgerWriter:
             prev = self._prev
             lines = []
             for entry, _ in batch:
-                body = {"n": entry.name, "s": entry.sha256, "i": entry.record_id}
-                prev = chain_hash(prev, body)
-                lines.append(canonical_json({**body, "h": prev}) + b"\n")
+                line, prev = entry_line(prev, entry)
+                lines.append(line)
             try:
                 await self._store.append(self._segment, b"".join(lines))
             except BaseException as exc:  # noqa: BLE001 - handed to every waiter

@@ -156,12 +156,9 @@ async def test_archive_pending_says_what_has_not_reached_teams(
 
 
 def _ledger_line(prev: str, name: str) -> tuple[bytes, str]:
-    from bridge.ledger import chain_hash
-    from bridge.record import canonical_json
+    from bridge.ledger import LedgerEntry, entry_line
 
-    body = {"n": name, "s": "0" * 64, "i": name.rsplit("/", 1)[-1]}
-    h = chain_hash(prev, body)
-    return canonical_json({**body, "h": h}) + b"\n", h
+    return entry_line(prev, LedgerEntry(name, "0" * 64, name.rsplit("/", 1)[-1]))
 
 
 async def test_the_cursor_forgets_past_days_once_handled_and_nothing_reads_as_behind(store):
