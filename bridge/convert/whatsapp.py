@@ -75,7 +75,7 @@ class _Context:
             wa_id = contact.get("wa_id") or contact.get("user_id")
             profile = contact.get("profile") if isinstance(contact.get("profile"), Mapping) else {}
             if wa_id:
-                self.names[str(wa_id)] = profile.get("name")
+                self.names[str(wa_id)] = _name_text(profile.get("name"))
                 self.contacts.append(contact)
 
     @property
@@ -456,6 +456,14 @@ def _raw_items(value: Any) -> list[Any]:
     if value is None:
         return []
     return list(value) if isinstance(value, list) else [value]
+
+
+def _name_text(value: Any) -> str | None:
+    """A contact's profile name as text: a string as given; anything else the webhook put there
+    as its JSON text, so that the record stays valid and nothing said is lost."""
+    if value is None or isinstance(value, str):
+        return value
+    return canonical_json(value).decode("utf-8")
 
 
 def _str_or_none(value: Any) -> str | None:

@@ -215,3 +215,25 @@ def test_every_converted_record_fits_the_published_schema() -> None:
     for name in names():
         for record, _ in convert_delivery(load(name), received_at=RECEIVED):
             jsonschema.validate(json.loads(record.sealed().canonical()), schema)
+
+
+@pytest.mark.parametrize("bad_name", [{"first": "Ana"}, ["Ana"], True, 42])
+def test_a_profile_name_that_is_not_text_is_kept_as_its_json_text(bad_name) -> None:
+    import json
+    from pathlib import Path
+
+    import jsonschema
+
+    import bridge
+
+    schema = json.loads(
+        (Path(bridge.__file__).parent / "schema" / "record.schema.json").read_text()
+    )
+    payload = load("text")
+    value = payload["entry"][0]["changes"][0]["value"]
+    value["contacts"][0]["profile"]["name"] = bad_name
+    [(record, _)] = convert_delivery(copy.deepcopy(payload), received_at=RECEIVED)
+    assert record.sender.id == ANA
+    assert json.loads(record.sender.name) == bad_name
+    assert record.raw["from"] == ANA
+    jsonschema.validate(json.loads(record.sealed().canonical()), schema)
