@@ -30,6 +30,7 @@ from bridge.errors import (
 )
 from bridge.ids import check_blob_name
 from bridge.store.base import BlobInfo, StoredDoc
+from bridge.store.put_blob import PutBlobWriter, auth_for
 
 #: Deadline of one storage operation, retries included.
 OPERATION_TIMEOUT = 10.0
@@ -46,13 +47,24 @@ _CLIENT_OPTIONS: dict[str, Any] = {
 _PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "NETRC")
 
 
+def _proxy_configured() -> bool:
+    return any(os.environ.get(v) or os.environ.get(v.lower()) for v in _PROXY_VARIABLES)
+
+
 def _client_options() -> dict[str, Any]:
     """The bounded retry options; with no proxy variables set, the transport is told not to
     look for them (aiohttp otherwise looks them up in a worker thread on every request)."""
     options = dict(_CLIENT_OPTIONS)
-    if not any(os.environ.get(v) or os.environ.get(v.lower()) for v in _PROXY_VARIABLES):
+    if not _proxy_configured():
         options["use_env_settings"] = False
     return options
+
+
+def _checked(name: str) -> str:
+    try:
+        return check_blob_name(name)
+    except ValueError as exc:
+        raise ArchiveUnavailable(str(exc)) from exc
 
 
 def _tag_safe(value: str) -> str:
@@ -70,6 +82,12 @@ class AzureBlobStore:
         self._container = container
         self._service = service
         self._credential = credential
+        self._writer = PutBlobWriter(
+            container.url, auth_for(container.url, container.credential),
+            api_version=container.api_version, trust_env=_proxy_configured(),
+            attempts=1 + _CLIENT_OPTIONS["retry_total"], initial_backoff=_CLIENT_OPTIONS["initial_backoff"],
+            connect_timeout=_CLIENT_OPTIONS["connection_timeout"], read_timeout=_CLIENT_OPTIONS["read_timeout"],
+        )
         self.description = f"Azure Blob container {container.container_name} at {container.url}"
 
     @classmethod
@@ -110,11 +128,7 @@ class AzureBlobStore:
             raise ArchiveUnavailable(f"{what}: no answer within {OPERATION_TIMEOUT:.0f} s") from exc
 
     def _blob(self, name: str):
-        try:
-            check_blob_name(name)
-        except ValueError as exc:
-            raise ArchiveUnavailable(str(exc)) from exc
-        return self._container.get_blob_client(name)
+        return self._container.get_blob_client(_checked(name))
 
     async def ensure_ready(self) -> None:
         try:
@@ -128,18 +142,11 @@ class AzureBlobStore:
             await self._call("container properties", self._container.get_container_properties())
 
     async def create(self, name, data, *, content_type="application/json", tags=None) -> bool:
-        blob = self._blob(name)
-        try:
-            await self._call(
-                f"write {name}",
-                blob.upload_blob(
-                    data, overwrite=False, content_settings=ContentSettings(content_type=content_type),
-                    tags={k: _tag_safe(v) for k, v in (tags or {}).items()} or None,
-                ),
-            )
-        except ResourceExistsError:
-            return False
-        return True
+        _checked(name)
+        tags = {k: _tag_safe(v) for k, v in (tags or {}).items()} or None
+        return await self._call(
+            f"write {name}", self._writer.create(name, data, content_type=content_type, tags=tags)
+        )
 
     async def create_stream(self, name, chunks: AsyncIterable[bytes], *, content_type) -> bool:
         blob = self._blob(name)
@@ -282,6 +289,7 @@ class AzureBlobStore:
             raise
 
     async def close(self) -> None:
+        await self._writer.close()
         await self._container.close()
         if self._service is not None:
             await self._service.close()

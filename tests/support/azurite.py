@@ -26,7 +26,13 @@ def free_port() -> int:
 class Azurite:
     """One Azurite process on free loopback ports, with its data in ``location``."""
 
-    def __init__(self, location: Path, blob_port: int | None = None) -> None:
+    def __init__(
+        self, location: Path, blob_port: int | None = None, *,
+        tls: tuple[Path, Path] | None = None, oauth: bool = False,
+    ) -> None:
+        """``tls``: (certificate, key) PEM files to serve https; ``oauth``: accept Microsoft
+        Entra bearer tokens (Azurite checks their issuer, audience and lifetime, not their
+        signature; it needs ``tls``)."""
         if not AZURITE_JS.exists():
             raise RuntimeError(
                 f"Azurite is not installed at {AZURITE_JS}; run scripts/test (it installs it)"
@@ -35,22 +41,30 @@ class Azurite:
             raise RuntimeError("node is not on PATH; Azurite needs Node.js")
         self.location = Path(location)
         self.blob_port = blob_port or free_port()
+        self.tls = tls
+        self.oauth = oauth
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
     def blob_endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.blob_port}/{ACCOUNT}"
+        scheme = "https" if self.tls else "http"
+        return f"{scheme}://127.0.0.1:{self.blob_port}/{ACCOUNT}"
 
     @property
     def connection_string(self) -> str:
         return (
-            f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={ACCOUNT_KEY};"
+            f"DefaultEndpointsProtocol={'https' if self.tls else 'http'};AccountName={ACCOUNT};AccountKey={ACCOUNT_KEY};"
             f"BlobEndpoint={self.blob_endpoint};"
         )
 
     def start(self, timeout: float = 30.0) -> Azurite:
         self.location.mkdir(parents=True, exist_ok=True)
         log = open(self.location / "azurite.log", "ab")  # noqa: SIM115 - lives with the process
+        options = []
+        if self.tls:
+            options += ["--cert", str(self.tls[0]), "--key", str(self.tls[1])]
+        if self.oauth:
+            options += ["--oauth", "basic"]
         self.proc = subprocess.Popen(
             [
                 "node", str(AZURITE_JS),
@@ -58,7 +72,7 @@ class Azurite:
                 "--queueHost", "127.0.0.1", "--queuePort", str(free_port()),
                 "--tableHost", "127.0.0.1", "--tablePort", str(free_port()),
                 "--location", str(self.location), "--silent",
-                "--disableTelemetry", "--skipApiVersionCheck", "--loose",
+                "--disableTelemetry", "--skipApiVersionCheck", "--loose", *options,
             ],
             stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True,
         )
