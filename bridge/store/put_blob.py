@@ -32,6 +32,12 @@ from bridge.errors import ArchiveUnavailable
 STORAGE_SCOPE = "https://storage.azure.com/.default"
 #: Statuses worth a retry: the request timed out, was throttled or met a passing server fault.
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+#: Answers that mean the blob exists already (Put Blob with ``If-None-Match: *``; a blob under
+#: a legal hold or an immutability policy may be refused for that reason first).
+EXISTS = frozenset({
+    (409, "BlobAlreadyExists"), (409, "BlobImmutableDueToLegalHold"),
+    (409, "BlobImmutableDueToPolicy"), (412, "ConditionNotMet"),
+})
 #: A token is renewed this many seconds before it expires.
 TOKEN_MARGIN = 300
 
@@ -177,7 +183,7 @@ class PutBlobWriter:
                 continue
             if status == 201:
                 return True
-            if (status, code) in ((409, "BlobAlreadyExists"), (412, "ConditionNotMet")):
+            if (status, code) in EXISTS:
                 return False  # also after a retry of a write whose answer was lost: it is ours
             failure = f"storage answered {status} {code}".rstrip()
             if status == 404 and code == "ContainerNotFound":

@@ -21,7 +21,7 @@ from bridge.errors import ArchiveUnavailable
 from bridge.store.azure_blob import AzureBlobStore
 from bridge.store.put_blob import BearerAuth, auth_for
 from tests.conftest import new_container_name
-from tests.support.azurite import ACCOUNT, ACCOUNT_KEY, ROOT, Azurite
+from tests.support.azurite import ACCOUNT, ACCOUNT_KEY, ROOT, Azurite, free_port
 from tests.support.tls import make_loopback_cert
 
 AWKWARD_NAMES = [
@@ -239,3 +239,75 @@ def test_a_sas_in_a_transport_error_does_not_reach_the_message():
     error = OSError("Cannot connect to https://acct.blob.core.windows.net/c/x.json?sv=2025&sig=c2VjcmV0 [refused]")
     assert "sig=" not in _describe(error) and "c2VjcmV0" not in _describe(error)
     assert _describe(error).startswith("OSError: Cannot connect to https://acct.blob.core.windows.net/c/x.json?")
+
+
+class _ScriptedStorage:
+    """A loopback endpoint that answers Put Blob with a scripted list of (status, error code)."""
+
+    def __init__(self, answers: list[tuple[int, str]]) -> None:
+        self.answers = answers
+        self.requests: list[dict[str, str]] = []
+
+    async def __aenter__(self) -> str:
+        from aiohttp import web
+
+        async def put(request: web.Request) -> web.Response:
+            await request.read()
+            self.requests.append(dict(request.headers))
+            status, code = self.answers[min(len(self.requests), len(self.answers)) - 1]
+            return web.Response(status=status, headers={"x-ms-error-code": code} if code else {})
+
+        app = web.Application()
+        app.router.add_put("/{tail:.*}", put)
+        self.runner = web.AppRunner(app)
+        await self.runner.setup()
+        port = free_port()
+        await web.TCPSite(self.runner, "127.0.0.1", port).start()
+        return f"http://127.0.0.1:{port}/account/container"
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.runner.cleanup()
+
+
+def _writer(url: str):
+    from bridge.store.put_blob import PutBlobWriter
+
+    return PutBlobWriter(url, None, api_version="2025-01-05", initial_backoff=0.05)
+
+
+@pytest.mark.parametrize("answers, created, attempts", [
+    ([(503, "ServerBusy"), (500, "InternalError"), (201, "")], True, 3),
+    ([(409, "BlobImmutableDueToLegalHold")], False, 1),
+    ([(409, "BlobImmutableDueToPolicy")], False, 1),
+    ([(412, "ConditionNotMet")], False, 1),
+    ([(503, "ServerBusy"), (409, "BlobAlreadyExists")], False, 2),  # the first try had landed
+])
+async def test_answers_of_storage_are_read_as_created_existing_or_retried(answers, created, attempts):
+    storage = _ScriptedStorage(answers)
+    async with storage as url:
+        writer = _writer(url)
+        try:
+            assert await writer.create("records/a.json", b"{}", content_type="application/json") is created
+        finally:
+            await writer.close()
+    assert len(storage.requests) == attempts
+    assert {r["If-None-Match"] for r in storage.requests} == {"*"}
+    assert {r["Content-MD5"] for r in storage.requests} == {"mZFLkyvTelC5g8XnyQrpOw=="}  # md5 of {}
+
+
+@pytest.mark.parametrize("answers, attempts, message", [
+    ([(503, "ServerBusy")], 3, "503 ServerBusy"),
+    ([(403, "AuthorizationFailure")], 1, "403 AuthorizationFailure"),
+    ([(409, "ContainerBeingDeleted")], 1, "409 ContainerBeingDeleted"),
+    ([(400, "Md5Mismatch")], 1, "400 Md5Mismatch"),
+])
+async def test_refusals_and_persistent_faults_raise_archive_unavailable(answers, attempts, message):
+    storage = _ScriptedStorage(answers)
+    async with storage as url:
+        writer = _writer(url)
+        try:
+            with pytest.raises(ArchiveUnavailable, match=message):
+                await writer.create("records/a.json", b"{}", content_type="application/json")
+        finally:
+            await writer.close()
+    assert len(storage.requests) == attempts
