@@ -28,11 +28,11 @@ GC_GEN0_THRESHOLD = 50_000
 def tune_gc() -> None:
     """Fewer, larger collections for a request-serving process.
 
-    Each request allocates many short-lived objects (the storage SDK most of all), so with the
-    default threshold the collector runs every few requests and rescans what start-up built.
-    Here start-up's objects are left out of collections (``gc.freeze``) and the youngest
-    generation is collected every ``GC_GEN0_THRESHOLD`` net allocations: about 10 % less CPU
-    per webhook delivery for about 16 MiB more memory (docs/reliability.md).
+    Each request allocates many short-lived objects (the storage SDK's most of all), so with
+    the default threshold the collector runs every few requests and rescans what start-up
+    built. Here start-up's objects are left out of collections (``gc.freeze``) and the youngest
+    generation is collected every ``GC_GEN0_THRESHOLD`` net allocations: about 5 % less CPU per
+    webhook delivery for a few MiB more memory (docs/reliability.md).
     """
     gc.freeze()
     gc.set_threshold(GC_GEN0_THRESHOLD, *gc.get_threshold()[1:])
