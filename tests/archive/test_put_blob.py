@@ -73,12 +73,14 @@ async def test_tags_with_reserved_characters_can_be_searched_by_their_exact_valu
         await store.close()
 
 
-def _sas_connection_string(azurite: Azurite, permission: AccountSasPermissions) -> str:
+def _sas_connection_string(azurite, permission: AccountSasPermissions) -> str:
+    """A SAS connection string to the session's emulator (whichever way it was given)."""
+    settings = dict(p.split("=", 1) for p in azurite.connection_string.split(";") if p)
     sas = generate_account_sas(
         ACCOUNT, ACCOUNT_KEY, ResourceTypes(service=True, container=True, object=True),
         permission, expiry=datetime.now(UTC) + timedelta(hours=1),
     )
-    return f"BlobEndpoint={azurite.blob_endpoint};SharedAccessSignature={sas}"
+    return f"BlobEndpoint={settings['BlobEndpoint']};SharedAccessSignature={sas}"
 
 
 async def test_a_sas_connection_string_writes_and_a_read_only_sas_is_refused(azurite):

@@ -46,14 +46,17 @@ class Azurite:
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
+    def scheme(self) -> str:
+        return "https" if self.tls else "http"
+
+    @property
     def blob_endpoint(self) -> str:
-        scheme = "https" if self.tls else "http"
-        return f"{scheme}://127.0.0.1:{self.blob_port}/{ACCOUNT}"
+        return f"{self.scheme}://127.0.0.1:{self.blob_port}/{ACCOUNT}"
 
     @property
     def connection_string(self) -> str:
         return (
-            f"DefaultEndpointsProtocol={'https' if self.tls else 'http'};AccountName={ACCOUNT};AccountKey={ACCOUNT_KEY};"
+            f"DefaultEndpointsProtocol={self.scheme};AccountName={ACCOUNT};AccountKey={ACCOUNT_KEY};"
             f"BlobEndpoint={self.blob_endpoint};"
         )
 
