@@ -171,13 +171,13 @@ class PutBlobWriter:
         if tags:
             headers["x-ms-tags"] = "&".join(f"{quote(k, safe='')}={quote(v, safe='')}"
                                             for k, v in tags.items())
-        failure = ""
+        url, failure = self._url(name), ""
         for attempt in range(self._attempts):
             if attempt:
                 await asyncio.sleep(self._backoff * 2 ** (attempt - 1) * random.uniform(0.8, 1.2))
             headers["x-ms-date"] = formatdate(usegmt=True)
             try:
-                status, code = await self._put(self._url(name), headers, data)
+                status, code = await self._put(url, headers, data)
             except (aiohttp.ClientError, OSError, TimeoutError) as exc:
                 failure = _describe(exc)
                 continue
