@@ -1,168 +1,107 @@
-"""A small PNG reader and writer (8-bit, non-interlaced), enough to check and make app icons."""
+"""App icons as PNG files, read and written with Pillow.
+
+Any PNG an image editor saves is read: 1- to 16-bit, grayscale, RGB or palette, with or without
+an alpha channel or a transparent colour. Pixels come out as 8-bit RGBA.
+"""
 
 from __future__ import annotations
 
-import struct
-import zlib
+import io
+import sys
+from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from PIL import Image, UnidentifiedImageError
+
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
-_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
 _COLOR_TYPE_NAMES = {0: "grayscale", 2: "RGB", 3: "palette", 4: "grayscale+alpha", 6: "RGBA"}
+#: Pillow's modes that keep 16-bit grayscale samples (it reads 16-bit colour as 8-bit).
+_WIDE_GRAY = ("I", "I;16", "I;16B", "I;16L")
 
 RGBA = tuple[int, int, int, int]
 
 
 class PngError(ValueError):
-    """The bytes are not a PNG this module can read; the message says what is wrong."""
+    """The bytes are not a PNG that can be read; the message says what is wrong."""
 
 
 @dataclass(frozen=True)
 class PngImage:
-    """A decoded image: ``pixels[y][x]`` is an ``(r, g, b, a)`` tuple."""
+    """A decoded image: ``pixels[y][x]`` is an ``(r, g, b, a)`` tuple of 8-bit values."""
 
     width: int
     height: int
     color_type: int
+    bit_depth: int
     has_alpha: bool
     pixels: tuple[tuple[RGBA, ...], ...]
 
     @property
     def color_type_name(self) -> str:
-        return _COLOR_TYPE_NAMES.get(self.color_type, str(self.color_type))
+        name = _COLOR_TYPE_NAMES.get(self.color_type, str(self.color_type))
+        return f"{self.bit_depth}-bit {name}"
+
+
+def _open(data: bytes) -> Image.Image:
+    if not data.startswith(SIGNATURE):
+        raise PngError("not a PNG file")
+    try:
+        image = Image.open(io.BytesIO(data), formats=["PNG"])
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise PngError(f"not a readable PNG file ({exc})") from None
+    return image
 
 
 def read_size(data: bytes) -> tuple[int, int]:
-    """Width and height from the IHDR chunk, without decoding the pixels."""
-    if not data.startswith(SIGNATURE) or len(data) < 24 or data[12:16] != b"IHDR":
-        raise PngError("not a PNG file")
-    return struct.unpack(">II", data[16:24])
+    """Width and height from the PNG header, without decoding the pixels."""
+    return _open(data).size
 
 
-def _chunks(data: bytes):
-    pos = len(SIGNATURE)
-    while pos + 8 <= len(data):
-        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
-        body = data[pos + 8:pos + 8 + length]
-        if len(body) != length:
-            raise PngError("truncated PNG chunk")
-        yield kind, body
-        pos += 12 + length
-        if kind == b"IEND":
-            return
-    raise PngError("PNG has no IEND chunk (truncated file?)")
-
-
-def _paeth(a: int, b: int, c: int) -> int:
-    p = a + b - c
-    pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
-    if pa <= pb and pa <= pc:
-        return a
-    return b if pb <= pc else c
-
-
-def _unfilter(raw: bytes, width: int, height: int, bpp: int, stride: int) -> list[bytearray]:
-    rows: list[bytearray] = []
-    prev = bytearray(stride)
-    pos = 0
-    for _ in range(height):
-        if pos + 1 + stride > len(raw):
-            raise PngError("PNG pixel data is shorter than its size says")
-        ftype = raw[pos]
-        line = bytearray(raw[pos + 1:pos + 1 + stride])
-        pos += 1 + stride
-        if ftype == 1:
-            for i in range(bpp, stride):
-                line[i] = (line[i] + line[i - bpp]) & 0xFF
-        elif ftype == 2:
-            for i in range(stride):
-                line[i] = (line[i] + prev[i]) & 0xFF
-        elif ftype == 3:
-            for i in range(stride):
-                left = line[i - bpp] if i >= bpp else 0
-                line[i] = (line[i] + ((left + prev[i]) >> 1)) & 0xFF
-        elif ftype == 4:
-            for i in range(stride):
-                left = line[i - bpp] if i >= bpp else 0
-                up_left = prev[i - bpp] if i >= bpp else 0
-                line[i] = (line[i] + _paeth(left, prev[i], up_left)) & 0xFF
-        elif ftype != 0:
-            raise PngError(f"unknown PNG filter type {ftype}")
-        rows.append(line)
-        prev = line
-    return rows
+def _gray16_to_rgba(image: Image.Image) -> Image.Image:
+    """16-bit grayscale scaled to 8 bits (Pillow's own conversion clips at 255 instead), its
+    transparent gray value, if any, made transparent."""
+    samples = image.convert("I;16") if image.mode != "I;16" else image
+    values = array("H", samples.tobytes())
+    if sys.byteorder == "big":
+        values.byteswap()
+    transparent = image.info.get("transparency")
+    gray = Image.frombytes("L", image.size, bytes(v >> 8 for v in values))
+    alpha = Image.frombytes("L", image.size, bytes(0 if v == transparent else 255 for v in values))
+    return Image.merge("RGBA", (gray, gray, gray, alpha))
 
 
 def decode(data: bytes) -> PngImage:
-    """Decode a PNG of bit depth 8 (or a palette of 1, 2, 4 or 8 bits), not interlaced."""
-    width, height = read_size(data)
-    header = None
-    palette: list[tuple[int, int, int]] = []
-    alpha_table = b""
-    idat = bytearray()
-    for kind, body in _chunks(data):
-        if kind == b"IHDR":
-            header = struct.unpack(">IIBBBBB", body)
-        elif kind == b"PLTE":
-            palette = [tuple(body[i:i + 3]) for i in range(0, len(body) - 2, 3)]
-        elif kind == b"tRNS":
-            alpha_table = body
-        elif kind == b"IDAT":
-            idat += body
-    assert header is not None
-    _, _, depth, color_type, _, _, interlace = header
-    if color_type not in _CHANNELS:
-        raise PngError(f"unknown PNG color type {color_type}")
-    if interlace:
-        raise PngError("interlaced PNG: save it without interlacing")
-    if depth != 8 and not (color_type == 3 and depth in (1, 2, 4)):
-        raise PngError(f"{depth}-bit PNG: save it as an 8-bit PNG")
+    """Decode any PNG to 8-bit RGBA pixels; :class:`PngError` says why one cannot be read."""
+    image = _open(data)
+    bit_depth, color_type = data[24], data[25]  # IHDR, the first chunk of every PNG
     try:
-        raw = zlib.decompress(bytes(idat))
-    except zlib.error as exc:
-        raise PngError(f"corrupt PNG pixel data ({exc})") from None
-    channels = _CHANNELS[color_type]
-    bits_per_pixel = channels * depth
-    stride = (width * bits_per_pixel + 7) // 8
-    rows = _unfilter(raw, width, height, max(1, bits_per_pixel // 8), stride)
-    pixels = []
-    for line in rows:
-        if color_type == 3:
-            per_byte = 8 // depth
-            indices = [
-                (line[x // per_byte] >> (8 - depth * (x % per_byte + 1))) & ((1 << depth) - 1)
-                for x in range(width)
-            ]
-            row = []
-            for index in indices:
-                if index >= len(palette):
-                    raise PngError("PNG palette index out of range")
-                alpha = alpha_table[index] if index < len(alpha_table) else 255
-                row.append((*palette[index], alpha))
-        elif color_type == 6:
-            row = [tuple(line[i:i + 4]) for i in range(0, stride, 4)]
-        elif color_type == 2:
-            row = [(*line[i:i + 3], 255) for i in range(0, stride, 3)]
-        elif color_type == 4:
-            row = [(line[i], line[i], line[i], line[i + 1]) for i in range(0, stride, 2)]
+        image.load()
+        if image.mode in _WIDE_GRAY:
+            rgba = _gray16_to_rgba(image)
         else:
-            row = [(v, v, v, 255) for v in line]
-        pixels.append(tuple(row))
-    has_alpha = color_type in (4, 6) or (color_type == 3 and bool(alpha_table))
-    return PngImage(width, height, color_type, has_alpha, tuple(pixels))
+            transparent = image.info.get("transparency")
+            if bit_depth == 16 and isinstance(transparent, tuple):
+                # The colour key is given in 16 bits; Pillow's pixels are the high bytes.
+                image.info["transparency"] = tuple(v >> 8 for v in transparent)
+            rgba = image.convert("RGBA")
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        raise PngError(f"corrupt PNG ({exc})") from None
+    width, height = rgba.size
+    flat = rgba.tobytes()
+    stride = width * 4
+    pixels = tuple(
+        tuple(tuple(flat[row + x : row + x + 4]) for x in range(0, stride, 4))
+        for row in range(0, height * stride, stride)
+    )
+    has_alpha = image.mode in ("LA", "La", "PA", "RGBA", "RGBa") or "transparency" in image.info
+    return PngImage(width, height, color_type, bit_depth, has_alpha, pixels)  # type: ignore[arg-type]
 
 
 def encode_rgba(width: int, height: int, pixels: Sequence[Sequence[RGBA]]) -> bytes:
-    """An 8-bit RGBA PNG; deterministic bytes for the same pixels."""
-
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        crc = struct.pack(">I", zlib.crc32(kind + body))
-        return struct.pack(">I", len(body)) + kind + body + crc
-
-    raw = b"".join(b"\x00" + b"".join(bytes(p) for p in row) for row in pixels)
-    header = struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0)
-    return (
-        SIGNATURE + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw, 9))
-        + chunk(b"IEND", b"")
-    )
+    """An 8-bit RGBA PNG; the same pixels give the same bytes with the same Pillow."""
+    raw = b"".join(bytes(p) for row in pixels for p in row)
+    image = Image.frombytes("RGBA", (width, height), raw)
+    out = io.BytesIO()
+    image.save(out, format="PNG", optimize=True)
+    return out.getvalue()
