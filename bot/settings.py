@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bridge.store.factory import BLOB_WRITERS
+
 DEFAULT_GRAPH_URL = "https://graph.facebook.com/v23.0"
 DEFAULT_MS_GRAPH_URL = "https://graph.microsoft.com/v1.0"
 
@@ -50,20 +52,32 @@ class ArchiveSettings:
     archive_url: str | None = None
     connection_string: str | None = field(default=None, repr=False)
     container: str | None = None
+    #: How an Azure archive writes records: ``rest`` (default, the Put Blob request sent
+    #: directly) or ``sdk`` (the same request through ``azure-storage-blob``).
+    blob_writer: str = "rest"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], override_url: str | None = None) -> ArchiveSettings:
+        blob_writer = env.get("WABRIDGE_BLOB_WRITER") or "rest"
+        if blob_writer not in BLOB_WRITERS:
+            raise ConfigError(
+                f"WABRIDGE_BLOB_WRITER must be {' or '.join(BLOB_WRITERS)}, not {blob_writer!r}"
+            )
         return cls(
             archive_url=override_url or env.get("ARCHIVE_URL") or None,
             connection_string=env.get("AZURE_STORAGE_CONNECTION_STRING") or None,
             container=env.get("ARCHIVE_CONTAINER") or None,
+            blob_writer=blob_writer,
         )
 
     def open_store(self):
         from bridge.store import open_store
 
         return open_store(
-            self.archive_url, connection_string=self.connection_string, container=self.container
+            self.archive_url,
+            connection_string=self.connection_string,
+            container=self.container,
+            blob_writer=self.blob_writer,
         )
 
 

@@ -30,7 +30,8 @@ from bridge.errors import (
 )
 from bridge.ids import check_blob_name
 from bridge.store.base import BlobInfo, StoredDoc
-from bridge.store.put_blob import PutBlobWriter, auth_for
+from bridge.store.factory import BLOB_WRITERS
+from bridge.store.put_blob import EXISTS, PutBlobWriter, auth_for
 
 #: Deadline of one storage operation, retries included.
 OPERATION_TIMEOUT = 10.0
@@ -76,13 +77,22 @@ class AzureBlobStore:
     """``ArchiveStore`` over one Azure Blob container."""
 
     def __init__(
-        self, container: ContainerClient, *, service: BlobServiceClient | None = None,
+        self,
+        container: ContainerClient,
+        *,
+        service: BlobServiceClient | None = None,
         credential: Any = None,
+        blob_writer: str = "rest",
     ) -> None:
+        if blob_writer not in BLOB_WRITERS:
+            raise ValueError(
+                f"blob writer must be one of {', '.join(BLOB_WRITERS)}, not {blob_writer!r}"
+            )
         self._container = container
         self._service = service
         self._credential = credential
-        self._writer = PutBlobWriter(
+        self.blob_writer = blob_writer
+        self._writer = None if blob_writer == "sdk" else PutBlobWriter(
             container.url, auth_for(container.url, container.credential),
             api_version=container.api_version, trust_env=_proxy_configured(),
             attempts=1 + _CLIENT_OPTIONS["retry_total"], initial_backoff=_CLIENT_OPTIONS["initial_backoff"],
@@ -91,12 +101,16 @@ class AzureBlobStore:
         self.description = f"Azure Blob container {container.container_name} at {container.url}"
 
     @classmethod
-    def from_connection_string(cls, conn: str, container: str) -> AzureBlobStore:
+    def from_connection_string(
+        cls, conn: str, container: str, *, blob_writer: str = "rest"
+    ) -> AzureBlobStore:
         service = BlobServiceClient.from_connection_string(conn, **_client_options())
-        return cls(service.get_container_client(container), service=service)
+        return cls(
+            service.get_container_client(container), service=service, blob_writer=blob_writer
+        )
 
     @classmethod
-    def from_container_url(cls, url: str) -> AzureBlobStore:
+    def from_container_url(cls, url: str, *, blob_writer: str = "rest") -> AzureBlobStore:
         from azure.identity.aio import DefaultAzureCredential
 
         account_url, _, container = url.rstrip("/").rpartition("/")
@@ -104,7 +118,12 @@ class AzureBlobStore:
             raise ValueError(f"ARCHIVE_URL must be https://ACCOUNT.blob.core.windows.net/CONTAINER, not {url!r}")
         credential = DefaultAzureCredential()
         service = BlobServiceClient(account_url, credential=credential, **_client_options())
-        return cls(service.get_container_client(container), service=service, credential=credential)
+        return cls(
+            service.get_container_client(container),
+            service=service,
+            credential=credential,
+            blob_writer=blob_writer,
+        )
 
     async def _call(self, what: str, coro):
         try:
@@ -144,9 +163,33 @@ class AzureBlobStore:
     async def create(self, name, data, *, content_type="application/json", tags=None) -> bool:
         _checked(name)
         tags = {k: _tag_safe(v) for k, v in (tags or {}).items()} or None
-        return await self._call(
-            f"write {name}", self._writer.create(name, data, content_type=content_type, tags=tags)
-        )
+        if self._writer is None:
+            write = self._upload_new(name, data, content_type=content_type, tags=tags)
+        else:
+            write = self._writer.create(name, data, content_type=content_type, tags=tags)
+        return await self._call(f"write {name}", write)
+
+    async def _upload_new(self, name, data, *, content_type, tags) -> bool:
+        """The SDK's form of ``PutBlobWriter.create``: the same request, the same answers."""
+        try:
+            await self._blob(name).upload_blob(
+                data,
+                overwrite=False,
+                content_settings=ContentSettings(content_type=content_type),
+                tags=tags,
+                validate_content=True,
+            )
+        except HttpResponseError as exc:
+            if (exc.status_code, exc.error_code) in EXISTS:
+                return False
+            if exc.error_code == "ContainerNotFound":
+                raise ArchiveUnavailable(
+                    f"write {name}: the archive container does not exist"
+                ) from exc
+            raise ArchiveUnavailable(
+                f"write {name}: storage answered {exc.status_code} {exc.error_code or ''}".rstrip()
+            ) from exc
+        return True
 
     async def create_stream(self, name, chunks: AsyncIterable[bytes], *, content_type) -> bool:
         blob = self._blob(name)
@@ -289,7 +332,8 @@ class AzureBlobStore:
             raise
 
     async def close(self) -> None:
-        await self._writer.close()
+        if self._writer is not None:
+            await self._writer.close()
         await self._container.close()
         if self._service is not None:
             await self._service.close()

@@ -1,5 +1,6 @@
 """The record write over the Blob REST API: every way a storage account takes a credential,
-names and tags that need encoding, refusals, and no secret in an error."""
+names and tags that need encoding, refusals, and no secret in an error. Where Azurite answers,
+both record writers (``rest``, the default, and ``sdk``) are held to the same behaviour."""
 
 from __future__ import annotations
 
@@ -24,6 +25,8 @@ from tests.conftest import new_container_name
 from tests.support.azurite import ACCOUNT, ACCOUNT_KEY, ROOT, Azurite, free_port
 from tests.support.tls import make_loopback_cert
 
+WRITERS = pytest.mark.parametrize("writer", ["rest", "sdk"])
+
 AWKWARD_NAMES = [
     "records/106540352242922:15550001234/2026/11/29/a.json",
     "records/with space/and+plus=equals/é/%41.json",
@@ -39,9 +42,12 @@ async def _sdk_read(conn: str, container: str, name: str) -> tuple[bytes, dict, 
         return data, await blob.get_blob_tags(), props.content_settings.content_type
 
 
-async def test_names_that_need_encoding_are_written_where_the_sdk_reads_them(azurite):
+@WRITERS
+async def test_names_that_need_encoding_are_written_where_the_sdk_reads_them(azurite, writer):
     container = new_container_name()
-    store = AzureBlobStore.from_connection_string(azurite.connection_string, container)
+    store = AzureBlobStore.from_connection_string(
+        azurite.connection_string, container, blob_writer=writer
+    )
     try:
         await store.ensure_ready()
         for i, name in enumerate(AWKWARD_NAMES):
@@ -54,11 +60,17 @@ async def test_names_that_need_encoding_are_written_where_the_sdk_reads_them(azu
         await store.close()
 
 
-async def test_tags_with_reserved_characters_can_be_searched_by_their_exact_value(azurite):
+@WRITERS
+async def test_tags_with_reserved_characters_can_be_searched_by_their_exact_value(azurite, writer):
     container = new_container_name()
-    store = AzureBlobStore.from_connection_string(azurite.connection_string, container)
-    tags = {"conversation": "106540352242922:15550001234", "date": "2026-11-29",
-            "note": "a b+c=d/e_f.g"}
+    store = AzureBlobStore.from_connection_string(
+        azurite.connection_string, container, blob_writer=writer
+    )
+    tags = {
+        "conversation": "106540352242922:15550001234",
+        "date": "2026-11-29",
+        "note": "a b+c=d/e_f.g",
+    }
     try:
         await store.ensure_ready()
         await store.create("records/t/1.json", b"{}", tags=tags)
@@ -67,8 +79,10 @@ async def test_tags_with_reserved_characters_can_be_searched_by_their_exact_valu
         assert stored == tags
         found = await store.find_by_tags("\"conversation\" = '106540352242922:15550001234'")
         assert found == ["records/t/1.json"]
-        assert await store.find_by_tags("\"note\" = 'a b+c=d/e_f.g'") == ["records/t/1.json",
-                                                                          "records/t/2.json"]
+        assert await store.find_by_tags("\"note\" = 'a b+c=d/e_f.g'") == [
+            "records/t/1.json",
+            "records/t/2.json",
+        ]
     finally:
         await store.close()
 
@@ -77,19 +91,29 @@ def _sas_connection_string(azurite, permission: AccountSasPermissions) -> str:
     """A SAS connection string to the session's emulator (whichever way it was given)."""
     settings = dict(p.split("=", 1) for p in azurite.connection_string.split(";") if p)
     sas = generate_account_sas(
-        ACCOUNT, ACCOUNT_KEY, ResourceTypes(service=True, container=True, object=True),
-        permission, expiry=datetime.now(UTC) + timedelta(hours=1),
+        ACCOUNT,
+        ACCOUNT_KEY,
+        ResourceTypes(service=True, container=True, object=True),
+        permission,
+        expiry=datetime.now(UTC) + timedelta(hours=1),
     )
     return f"BlobEndpoint={settings['BlobEndpoint']};SharedAccessSignature={sas}"
 
 
-async def test_a_sas_connection_string_writes_and_a_read_only_sas_is_refused(azurite):
+@WRITERS
+async def test_a_sas_connection_string_writes_and_a_read_only_sas_is_refused(azurite, writer):
     container = new_container_name()
-    full = AccountSasPermissions(read=True, write=True, create=True, list=True, tag=True,
-                                 filter_by_tags=True, add=True)
-    store = AzureBlobStore.from_connection_string(_sas_connection_string(azurite, full), container)
+    full = AccountSasPermissions(
+        read=True, write=True, create=True, list=True, tag=True, filter_by_tags=True, add=True
+    )
+    store = AzureBlobStore.from_connection_string(
+        _sas_connection_string(azurite, full), container, blob_writer=writer
+    )
     read_only = AzureBlobStore.from_connection_string(
-        _sas_connection_string(azurite, AccountSasPermissions(read=True, list=True)), container)
+        _sas_connection_string(azurite, AccountSasPermissions(read=True, list=True)),
+        container,
+        blob_writer=writer,
+    )
     try:
         await store.ensure_ready()
         assert await store.create("records/s/1.json", b'{"sas":1}', tags={"date": "2026-11-29"})
@@ -105,12 +129,16 @@ async def test_a_sas_connection_string_writes_and_a_read_only_sas_is_refused(azu
         await read_only.close()
 
 
-async def test_a_wrong_account_key_is_refused_without_leaking_it(azurite):
+@WRITERS
+async def test_a_wrong_account_key_is_refused_without_leaking_it(azurite, writer):
     container = new_container_name()
     good = AzureBlobStore.from_connection_string(azurite.connection_string, container)
-    wrong_key = base64.b64encode(b"not the account key, 64 bytes long......................").decode()
+    wrong_key = base64.b64encode(
+        b"not the account key, 64 bytes long......................"
+    ).decode()
     bad = AzureBlobStore.from_connection_string(
-        azurite.connection_string.replace(ACCOUNT_KEY, wrong_key), container)
+        azurite.connection_string.replace(ACCOUNT_KEY, wrong_key), container, blob_writer=writer
+    )
     try:
         await good.ensure_ready()
         with pytest.raises(ArchiveUnavailable, match="403") as refused:
@@ -122,8 +150,11 @@ async def test_a_wrong_account_key_is_refused_without_leaking_it(azurite):
         await bad.close()
 
 
-async def test_a_missing_container_is_reported_as_such(azurite):
-    store = AzureBlobStore.from_connection_string(azurite.connection_string, new_container_name())
+@WRITERS
+async def test_a_missing_container_is_reported_as_such(azurite, writer):
+    store = AzureBlobStore.from_connection_string(
+        azurite.connection_string, new_container_name(), blob_writer=writer
+    )
     try:
         with pytest.raises(ArchiveUnavailable, match="container does not exist"):
             await store.create("records/m/1.json", b"{}")
@@ -145,11 +176,12 @@ class _Clock:
 
 
 async def test_a_bearer_token_is_reused_until_shortly_before_it_expires():
-    from yarl import URL
-
-    url = URL("https://acct.blob.core.windows.net/c/x")
+    url = "https://acct.blob.core.windows.net/c/x"
     lasting, expiring = _Clock(3600), _Clock(120)
-    for credential, expected in ((lasting, ["token-1", "token-1"]), (expiring, ["token-1", "token-2"])):
+    for credential, expected in (
+        (lasting, ["token-1", "token-1"]),
+        (expiring, ["token-1", "token-2"]),
+    ):
         auth = BearerAuth(credential)
         sent = []
         for _ in range(2):
@@ -186,14 +218,15 @@ BEARER_SCRIPT = textwrap.dedent("""
         async def close(self):
             pass
 
-    async def open_store(endpoint, container, audience):
+    async def open_store(endpoint, container, audience, writer):
         credential = EntraToken(audience)
         service = BlobServiceClient(endpoint, credential=credential)
-        return AzureBlobStore(service.get_container_client(container), service=service, credential=credential)
+        return AzureBlobStore(service.get_container_client(container), service=service,
+                              credential=credential, blob_writer=writer)
 
-    async def main(endpoint, container):
-        store = await open_store(endpoint, container, "https://storage.azure.com")
-        wrong = await open_store(endpoint, container, "https://vault.azure.net")
+    async def one(endpoint, container, writer):
+        store = await open_store(endpoint, container, "https://storage.azure.com", writer)
+        wrong = await open_store(endpoint, container, "https://vault.azure.net", writer)
         out = {}
         try:
             await store.ensure_ready()
@@ -208,7 +241,11 @@ BEARER_SCRIPT = textwrap.dedent("""
         finally:
             await store.close()
             await wrong.close()
-        print(json.dumps(out))
+        return out
+
+    async def main(endpoint, container):
+        print(json.dumps({writer: await one(endpoint, f"{container}{writer}", writer)
+                          for writer in ("rest", "sdk")}))
 
     asyncio.run(main(sys.argv[1], sys.argv[2]))
 """)
@@ -218,29 +255,41 @@ def test_an_entra_token_credential_writes_over_https(tmp_path):
     """The production path (``ARCHIVE_URL`` with a managed identity or other Entra credential),
     against Azurite serving https and checking bearer tokens."""
     cert = make_loopback_cert(tmp_path / "tls")
-    emulator = Azurite(tmp_path / "azurite", tls=(cert.cert_file, cert.key_file), oauth=True).start()
+    emulator = Azurite(
+        tmp_path / "azurite", tls=(cert.cert_file, cert.key_file), oauth=True
+    ).start()
     try:
         env = {**os.environ, "SSL_CERT_FILE": str(cert.cert_file), "PYTHONPATH": str(ROOT)}
         done = subprocess.run(
             [sys.executable, "-c", BEARER_SCRIPT, emulator.blob_endpoint, new_container_name()],
-            capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=env,
+            cwd=tmp_path,
         )
     finally:
         emulator.stop()
     assert done.returncode == 0, done.stderr[-3000:]
-    out = json.loads(done.stdout.strip().splitlines()[-1])
-    assert out["created"] == [True, False]
-    assert out["read"] == '{"entra":1}'
-    assert "401" in out["wrong_audience"] or "403" in out["wrong_audience"]
-    assert out["second_exists"] is False
+    outcomes = json.loads(done.stdout.strip().splitlines()[-1])
+    assert sorted(outcomes) == ["rest", "sdk"]
+    for out in outcomes.values():
+        assert out["created"] == [True, False]
+        assert out["read"] == '{"entra":1}'
+        assert "401" in out["wrong_audience"] or "403" in out["wrong_audience"]
+        assert out["second_exists"] is False
 
 
 def test_a_sas_in_a_transport_error_does_not_reach_the_message():
     from bridge.store.put_blob import _describe
 
-    error = OSError("Cannot connect to https://acct.blob.core.windows.net/c/x.json?sv=2025&sig=c2VjcmV0 [refused]")
+    error = OSError(
+        "Cannot connect to https://acct.blob.core.windows.net/c/x.json?sv=2025&sig=c2VjcmV0 [refused]"
+    )
     assert "sig=" not in _describe(error) and "c2VjcmV0" not in _describe(error)
-    assert _describe(error).startswith("OSError: Cannot connect to https://acct.blob.core.windows.net/c/x.json?")
+    assert _describe(error).startswith(
+        "OSError: Cannot connect to https://acct.blob.core.windows.net/c/x.json?"
+    )
 
 
 class _ScriptedStorage:
@@ -277,19 +326,27 @@ def _writer(url: str):
     return PutBlobWriter(url, None, api_version="2025-01-05", initial_backoff=0.05)
 
 
-@pytest.mark.parametrize("answers, created, attempts", [
-    ([(503, "ServerBusy"), (500, "InternalError"), (201, "")], True, 3),
-    ([(409, "BlobImmutableDueToLegalHold")], False, 1),
-    ([(409, "BlobImmutableDueToPolicy")], False, 1),
-    ([(412, "ConditionNotMet")], False, 1),
-    ([(503, "ServerBusy"), (409, "BlobAlreadyExists")], False, 2),  # the first try had landed
-])
-async def test_answers_of_storage_are_read_as_created_existing_or_retried(answers, created, attempts):
+@pytest.mark.parametrize(
+    "answers, created, attempts",
+    [
+        ([(503, "ServerBusy"), (500, "InternalError"), (201, "")], True, 3),
+        ([(409, "BlobImmutableDueToLegalHold")], False, 1),
+        ([(409, "BlobImmutableDueToPolicy")], False, 1),
+        ([(412, "ConditionNotMet")], False, 1),
+        ([(503, "ServerBusy"), (409, "BlobAlreadyExists")], False, 2),  # the first try had landed
+    ],
+)
+async def test_answers_of_storage_are_read_as_created_existing_or_retried(
+    answers, created, attempts
+):
     storage = _ScriptedStorage(answers)
     async with storage as url:
         writer = _writer(url)
         try:
-            assert await writer.create("records/a.json", b"{}", content_type="application/json") is created
+            assert (
+                await writer.create("records/a.json", b"{}", content_type="application/json")
+                is created
+            )
         finally:
             await writer.close()
     assert len(storage.requests) == attempts
@@ -297,12 +354,15 @@ async def test_answers_of_storage_are_read_as_created_existing_or_retried(answer
     assert {r["Content-MD5"] for r in storage.requests} == {"mZFLkyvTelC5g8XnyQrpOw=="}  # md5 of {}
 
 
-@pytest.mark.parametrize("answers, attempts, message", [
-    ([(503, "ServerBusy")], 3, "503 ServerBusy"),
-    ([(403, "AuthorizationFailure")], 1, "403 AuthorizationFailure"),
-    ([(409, "ContainerBeingDeleted")], 1, "409 ContainerBeingDeleted"),
-    ([(400, "Md5Mismatch")], 1, "400 Md5Mismatch"),
-])
+@pytest.mark.parametrize(
+    "answers, attempts, message",
+    [
+        ([(503, "ServerBusy")], 3, "503 ServerBusy"),
+        ([(403, "AuthorizationFailure")], 1, "403 AuthorizationFailure"),
+        ([(409, "ContainerBeingDeleted")], 1, "409 ContainerBeingDeleted"),
+        ([(400, "Md5Mismatch")], 1, "400 Md5Mismatch"),
+    ],
+)
 async def test_refusals_and_persistent_faults_raise_archive_unavailable(answers, attempts, message):
     storage = _ScriptedStorage(answers)
     async with storage as url:

@@ -31,6 +31,7 @@ OURS = (
     "PORT",
     "WABRIDGE_POLICY_FILE",
     "WABRIDGE_DEV_MODE",
+    "WABRIDGE_BLOB_WRITER",
 )
 
 
