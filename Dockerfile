@@ -6,12 +6,18 @@ FROM python:3.11-slim AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python -m venv /opt/venv
 WORKDIR /src
+# The locked dependencies and build backend, every file checked against its sha256 (scripts/lock
+# writes requirements.lock); a layer of its own, rebuilt only when the lock changes.
+COPY requirements.lock ./
+RUN /opt/venv/bin/pip install --require-hashes -r requirements.lock
 COPY pyproject.toml setup.py README.md ./
 COPY bot ./bot
 COPY bridge ./bridge
 COPY manifest ./manifest
-# A regular (non-editable) install: the wheel carries the Teams manifest template and schema.
-RUN /opt/venv/bin/pip install /src
+# A regular (non-editable) install of wabridge alone, on the locked dependencies: the wheel
+# carries the Teams manifest template and schema.
+RUN /opt/venv/bin/pip install --no-deps --no-build-isolation /src \
+ && /opt/venv/bin/pip check
 
 FROM python:3.11-slim
 RUN groupadd --system --gid 10001 wabridge \

@@ -15,7 +15,7 @@ from tests.teams_app.conftest import APP_ID, BOT_ID, DOMAIN, REPO
 def test_wheel_ships_manifest_files_and_builds_a_valid_package(tmp_path):
     wheels = tmp_path / "wheels"
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
          "--disable-pip-version-check", "-w", str(wheels), str(REPO)],
         check=True, capture_output=True, timeout=600,
     )
