@@ -14,6 +14,8 @@ import asyncio
 import json
 import sys
 import warnings
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -28,15 +30,24 @@ from tests.support.pypi_advisories import PYPI, PypiAdvisories
 PIP_AUDIT = Path(sys.executable).parent / "pip-audit"
 
 
-async def _audit(
-    locks: list[Path], advisories: PypiAdvisories, cache: Path
-) -> tuple[int, dict | None, str]:
-    """pip-audit's exit status, its JSON report (None when it printed none) and its stderr."""
-    runner = web.AppRunner(advisories.app())
+@asynccontextmanager
+async def _serving(app: web.Application) -> AsyncIterator[str]:
+    """``http://127.0.0.1:PORT`` serving ``app`` until the block ends."""
+    runner = web.AppRunner(app)
     await runner.setup()
     port = free_port()
     await web.TCPSite(runner, "127.0.0.1", port).start()
     try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        await runner.cleanup()
+
+
+async def _audit(
+    locks: list[Path], advisories: PypiAdvisories, cache: Path
+) -> tuple[int, dict | None, str]:
+    """pip-audit's exit status, its JSON report (None when it printed none) and its stderr."""
+    async with _serving(advisories.app()) as url:
         process = await asyncio.create_subprocess_exec(
             str(PIP_AUDIT),
             *(a for lock in locks for a in ("-r", str(lock))),
@@ -47,7 +58,7 @@ async def _audit(
             "--vulnerability-service",
             "osv",
             "--osv-url",
-            f"http://127.0.0.1:{port}/v1/query",
+            f"{url}/v1/query",
             "--cache-dir",
             str(cache),
             "--progress-spinner",
@@ -63,8 +74,6 @@ async def _audit(
             cwd=REPO,
         )
         out, err = await asyncio.wait_for(process.communicate(), timeout=300)
-    finally:
-        await runner.cleanup()
     try:
         report = json.loads(out)
     except ValueError:
@@ -142,33 +151,20 @@ ADVISORY = {
 
 
 async def test_a_vulnerable_pin_fails_the_audit_naming_the_advisory_and_its_fix(tmp_path):
-    fake = web.AppRunner(
-        _fake_pypi(
-            {
-                "vulnerable": _project("2.0", ADVISORY),
-                "behind": _project(
-                    "3.0", {**ADVISORY, "id": "GHSA-open-on-newest", "fixed_in": []}
-                ),
-                "withdrawn": _project(
-                    "1.0", {**ADVISORY, "id": "PYSEC-2026-2", "withdrawn": "2026-01"}
-                ),
-                "clean": _project("1.0"),
-            }
-        )
+    projects = {
+        "vulnerable": _project("2.0", ADVISORY),
+        "behind": _project("3.0", {**ADVISORY, "id": "GHSA-open-on-newest", "fixed_in": []}),
+        "withdrawn": _project("1.0", {**ADVISORY, "id": "PYSEC-2026-2", "withdrawn": "2026-01"}),
+        "clean": _project("1.0"),
+    }
+    lock = _lock(
+        tmp_path / "r.lock",
+        {"vulnerable": "2.0", "behind": "2.5", "withdrawn": "1.0", "clean": "1.0"},
     )
-    await fake.setup()
-    port = free_port()
-    await web.TCPSite(fake, "127.0.0.1", port).start()
-    try:
-        lock = _lock(
-            tmp_path / "r.lock",
-            {"vulnerable": "2.0", "behind": "2.5", "withdrawn": "1.0", "clean": "1.0"},
-        )
-        advisories = PypiAdvisories(f"http://127.0.0.1:{port}/pypi")
+    async with _serving(_fake_pypi(projects)) as pypi:
+        advisories = PypiAdvisories(f"{pypi}/pypi")
         await advisories.fetch(pins(lock))
-        status, report, err = await _audit([lock], advisories, tmp_path / "cache")
-    finally:
-        await fake.cleanup()
+    status, report, err = await _audit([lock], advisories, tmp_path / "cache")
     assert status == 1 and report is not None, err
     assert sorted(_findings(report)) == [
         "behind 2.5: CVE-2026-0001 GHSA-open-on-newest (fixed in no release yet)",
@@ -178,18 +174,12 @@ async def test_a_vulnerable_pin_fails_the_audit_naming_the_advisory_and_its_fix(
 
 
 async def test_a_project_pypi_does_not_know_stops_the_audit(tmp_path):
-    fake = web.AppRunner(_fake_pypi({"known": _project("1.0")}))
-    await fake.setup()
-    port = free_port()
-    await web.TCPSite(fake, "127.0.0.1", port).start()
-    try:
-        advisories = PypiAdvisories(f"http://127.0.0.1:{port}/pypi")
+    async with _serving(_fake_pypi({"known": _project("1.0")})) as pypi:
+        advisories = PypiAdvisories(f"{pypi}/pypi")
         with pytest.raises(RuntimeError, match="not-on-pypi/json answered 404"):
             await advisories.fetch(["known", "not-on-pypi"])
-        # A pin whose project was not fetched is refused to pip-audit, never answered clean.
-        lock = _lock(tmp_path / "r.lock", {"known": "1.0", "unfetched": "1.0"})
-        status, report, err = await _audit([lock], advisories, tmp_path / "cache")
-    finally:
-        await fake.cleanup()
+    # A pin whose project was not fetched is refused to pip-audit, never answered clean.
+    lock = _lock(tmp_path / "r.lock", {"known": "1.0", "unfetched": "1.0"})
+    status, report, err = await _audit([lock], advisories, tmp_path / "cache")
     assert status != 0 and report is None
     assert "503" in err
