@@ -48,6 +48,8 @@ def _open(data: bytes) -> Image.Image:
         raise PngError("not a PNG file")
     try:
         image = Image.open(io.BytesIO(data), formats=["PNG"])
+    except Image.DecompressionBombError as exc:
+        raise PngError(f"its header claims more pixels than can safely be read ({exc})") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise PngError(f"not a readable PNG file ({exc})") from None
     return image

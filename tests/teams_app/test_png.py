@@ -221,3 +221,19 @@ def test_a_truncated_png_is_refused_as_corrupt_not_crashing_the_validator():
     assert len(problems) == 1 and problems[0].startswith(
         "outline.png: cannot read the outline icon"
     )
+
+
+def test_a_header_claiming_billions_of_pixels_is_refused_not_decoded():
+    header = struct.pack(">IIBBBBB", 100_000, 100_000, 8, 6, 0, 0, 0)
+    bomb = (
+        png.SIGNATURE
+        + _chunk(b"IHDR", header)
+        + _chunk(b"IDAT", zlib.compress(b"\0" * 64))
+        + _chunk(b"IEND", b"")
+    )
+    with pytest.raises(png.PngError, match="more pixels than can safely be read"):
+        png.read_size(bomb)
+    problems = _icons(bomb)
+    assert (
+        len(problems) == 1 and "outline icon must be a PNG file (its header claims" in problems[0]
+    )
