@@ -50,6 +50,10 @@ class ArchiveSettings:
     archive_url: str | None = None
     connection_string: str | None = field(default=None, repr=False)
     container: str | None = None
+    #: Where checkpoints of the ledger are kept (``WABRIDGE_ANCHOR_URL``, or
+    #: ``WABRIDGE_ANCHOR_CONTAINER`` with the connection string); see ``bridge.anchor.store``.
+    anchor_url: str | None = None
+    anchor_container: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], override_url: str | None = None) -> ArchiveSettings:
@@ -57,6 +61,20 @@ class ArchiveSettings:
             archive_url=override_url or env.get("ARCHIVE_URL") or None,
             connection_string=env.get("AZURE_STORAGE_CONNECTION_STRING") or None,
             container=env.get("ARCHIVE_CONTAINER") or None,
+            anchor_url=env.get("WABRIDGE_ANCHOR_URL") or None,
+            anchor_container=env.get("WABRIDGE_ANCHOR_CONTAINER") or None,
+        )
+
+    def open_anchor(self, archive_store, override_url: str | None = None):
+        """The anchor store, or None when none is configured; raises ``ValueError`` (naming the
+        variable) for one inside the archive or otherwise unusable."""
+        from bridge.anchor.store import open_anchor
+
+        return open_anchor(
+            override_url or self.anchor_url,
+            container=None if override_url else self.anchor_container,
+            connection_string=self.connection_string,
+            archive=archive_store,
         )
 
     def open_store(self):
