@@ -104,6 +104,8 @@ class Settings:
     whatsapp_graph_url: str = DEFAULT_GRAPH_URL
     ms_graph_url: str = DEFAULT_MS_GRAPH_URL
     policy_file: str | None = None
+    #: Seconds between two checkpoints of the ledger into the anchor (``WABRIDGE_CHECKPOINT_SECONDS``).
+    checkpoint_seconds: float = 300.0
     #: Where the signing keys of Bot Framework channel tokens are published. Unset: Microsoft's.
     #: Pointing it elsewhere trusts whoever holds those keys; the service warns at start-up.
     bot_openid_metadata_url: str | None = None
@@ -120,6 +122,15 @@ class Settings:
                 raise ValueError
         except ValueError:
             raise ConfigError(f"PORT must be a TCP port number, not {env.get('PORT')!r}") from None
+        try:
+            checkpoint_seconds = float(env.get("WABRIDGE_CHECKPOINT_SECONDS") or 300)
+            if not 1 <= checkpoint_seconds <= 86400:
+                raise ValueError
+        except ValueError:
+            raise ConfigError(
+                "WABRIDGE_CHECKPOINT_SECONDS must be a number of seconds from 1 to 86400, not "
+                f"{env.get('WABRIDGE_CHECKPOINT_SECONDS')!r}"
+            ) from None
         app_type = env.get("MicrosoftAppType") or "MultiTenant"
         if app_type not in ("MultiTenant", "SingleTenant", "UserAssignedMSI"):
             raise ConfigError(
@@ -141,6 +152,7 @@ class Settings:
             whatsapp_graph_url=(env.get("WHATSAPP_GRAPH_URL") or DEFAULT_GRAPH_URL).rstrip("/"),
             ms_graph_url=(env.get("GRAPH_URL") or DEFAULT_MS_GRAPH_URL).rstrip("/"),
             policy_file=env.get("WABRIDGE_POLICY_FILE") or None,
+            checkpoint_seconds=checkpoint_seconds,
             bot_openid_metadata_url=env.get("WABRIDGE_BOT_OPENID_METADATA_URL") or None,
             extra=dict(env),
         )

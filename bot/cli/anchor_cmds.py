@@ -81,14 +81,16 @@ def cmd_checkpoint(args: argparse.Namespace) -> int:
 
     async def body(archive: Archive) -> tuple[Checkpoint, str]:
         store = archive.store
-        if await read_archive_id(store) is None and not await _has_ledger(archive):
-            raise CliError(f"no archive at {store.description}")
         anchor = None if out is not None else open_anchor_for(args, archive)
         if out is None and anchor is None:
             raise CliError(
                 "no anchor configured: set WABRIDGE_ANCHOR_URL (or WABRIDGE_ANCHOR_CONTAINER), "
                 "give --anchor URL_OR_DIR, or --out FILE"
             )
+        if await read_archive_id(store) is None and not await _has_ledger(archive):
+            if anchor is not None:
+                await anchor.close()
+            raise CliError(f"no archive at {store.description}")
         maker = CheckpointMaker(store, await ensure_archive_id(store), writer)
         checkpoint = await maker.make()
         if anchor is None:

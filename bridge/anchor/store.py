@@ -103,8 +103,8 @@ def open_anchor(
         account, _, name = anchor_url.split("?", 1)[0].rstrip("/").rpartition("/")
         if archive is not None and _same_container(archive, account, name):
             raise AnchorMisplaced(
-                f"WABRIDGE_ANCHOR_URL {anchor_url} is the archive's own container: checkpoints "
-                "must live where whoever can write the archive cannot rewrite them"
+                f"WABRIDGE_ANCHOR_URL (or --anchor) {anchor_url} is the archive's own container: "
+                "checkpoints must live where whoever can write the archive cannot rewrite them"
             )
         return AnchorStore(AzureBlobStore.from_container_url(anchor_url))
     if container:
@@ -127,7 +127,8 @@ def open_anchor(
     archive_root = getattr(archive, "root", None)
     if archive_root is not None and _inside(root, Path(archive_root)):
         raise AnchorMisplaced(
-            f"WABRIDGE_ANCHOR_URL {root} is inside the archive directory {archive_root}: "
+            f"WABRIDGE_ANCHOR_URL (or --anchor) {root} is inside the archive directory "
+            f"{archive_root}: "
             "checkpoints must live where whoever can write the archive cannot rewrite them; "
             "choose a directory outside it (another disk or host is better still)"
         )
