@@ -75,6 +75,7 @@ async def verify_archive(
     anchored = await load_anchor_check(store, anchor, checkpoint_files)
     report.problems += [_problem(f) for f in anchored.findings]
     report.checkpoints = anchored.count
+    report.notes += anchored.notes
     ledger: dict[str, dict[str, str]] = {}  # name -> {sha256: record_id}
     async for info in store.list(LEDGER_PREFIX):
         segment = anchored.observe(info.name, await store.read(info.name))
@@ -82,10 +83,14 @@ async def verify_archive(
         report.ledger_entries += len(segment.entries)
         broken_at = segment.broken_at or (len(segment.entries) + 1 if segment.partial else None)
         if broken_at is not None:
-            report.problems.append(Problem(
-                "ledger-broken", info.name, None,
-                f"hash chain broken at line {broken_at}: the ledger was altered",
-            ))
+            report.problems.append(
+                Problem(
+                    "ledger-broken",
+                    info.name,
+                    None,
+                    f"hash chain broken at line {broken_at}: the ledger was altered",
+                )
+            )
         for entry in segment.entries:
             ledger.setdefault(entry.name, {})[entry.sha256] = entry.record_id
     before = len(anchored.findings)
@@ -107,24 +112,38 @@ async def verify_archive(
             continue
         actual = record_sha256(doc)
         if actual != stored_sha or canonical_json(doc) != data:
-            report.problems.append(Problem(
-                "altered", name, record_id,
-                "content does not match its sha256" if actual != stored_sha
-                else "bytes are not the record's canonical form",
-            ))
+            report.problems.append(
+                Problem(
+                    "altered",
+                    name,
+                    record_id,
+                    "content does not match its sha256"
+                    if actual != stored_sha
+                    else "bytes are not the record's canonical form",
+                )
+            )
             continue
         known = ledger.get(name)
         if known is None:
-            finding = Problem("inserted", name, record_id, "not in the ledger: added after the fact")
+            finding = Problem(
+                "inserted", name, record_id, "not in the ledger: added after the fact"
+            )
             if _recent(doc.get("captured_at"), now):
-                report.warnings.append(Problem("in-flight", name, record_id, "ledger entry not yet written"))
+                report.warnings.append(
+                    Problem("in-flight", name, record_id, "ledger entry not yet written")
+                )
             else:
                 report.problems.append(finding)
             continue
         if stored_sha not in known:
-            report.problems.append(Problem(
-                "altered", name, record_id, "sha256 differs from the one the ledger holds",
-            ))
+            report.problems.append(
+                Problem(
+                    "altered",
+                    name,
+                    record_id,
+                    "sha256 differs from the one the ledger holds",
+                )
+            )
             continue
         finding = anchored.check_record(name, stored_sha, record_id, doc.get("captured_at"))
         if finding is not None:
@@ -143,14 +162,19 @@ async def verify_archive(
             report.media_checked += 1
             problem = await _check_media(archive, sha, record_id)
             if problem is not None:
-                (report.warnings if problem.kind == "media-pending" else report.problems).append(problem)
+                (report.warnings if problem.kind == "media-pending" else report.problems).append(
+                    problem
+                )
 
     report.not_anchored = anchored.not_anchored
     newest = anchored.newest
     if newest is not None:
         report.newest_checkpoint = newest[0].strftime("%Y-%m-%dT%H:%M:%SZ")
     _describe_anchoring(report, anchor, checkpoint_files)
-    for label, where in (("archive container", store), ("anchor container", anchor and anchor.store)):
+    for label, where in (
+        ("archive container", store),
+        ("anchor container", anchor and anchor.store),
+    ):
         if where is not None:
             protection = await describe_protection(where, label)
             report.notes += protection.lines
@@ -167,18 +191,26 @@ def _describe_anchoring(
 ) -> None:
     sources = ([anchor.description] if anchor is not None else []) + [str(f) for f in files]
     if not sources:
-        report.warnings.append(Problem(
-            "no-checkpoint", "ledger", None,
-            "no anchor configured: nothing outside the archive vouches for the ledger, so a "
-            "rewrite of records and ledger together would pass (set WABRIDGE_ANCHOR_URL, give "
-            "--anchor or --checkpoint FILE)",
-        ))
+        report.warnings.append(
+            Problem(
+                "no-checkpoint",
+                "ledger",
+                None,
+                "no anchor configured: nothing outside the archive vouches for the ledger, so a "
+                "rewrite of records and ledger together would pass (set WABRIDGE_ANCHOR_URL, give "
+                "--anchor or --checkpoint FILE)",
+            )
+        )
         return
     if report.checkpoints == 0:
-        report.warnings.append(Problem(
-            "no-checkpoint", " and ".join(sources), None,
-            "holds no usable checkpoint: nothing outside the archive vouches for the ledger yet",
-        ))
+        report.warnings.append(
+            Problem(
+                "no-checkpoint",
+                " and ".join(sources),
+                None,
+                "holds no usable checkpoint: nothing outside the archive vouches for the ledger yet",
+            )
+        )
         return
     report.notes.append(
         f"checkpoints: {report.checkpoints} from {' and '.join(sources)}; newest "
@@ -196,8 +228,12 @@ async def _check_media(archive: Archive, sha: str, record_id: str) -> Problem | 
         async for chunk in archive.store.read_stream(name):
             digest.update(chunk)
     except RecordNotFound:
-        return Problem("media-pending", name, record_id,
-                       "media bytes not (yet) in the archive" + await _pending_note(archive, sha))
+        return Problem(
+            "media-pending",
+            name,
+            record_id,
+            "media bytes not (yet) in the archive" + await _pending_note(archive, sha),
+        )
     if digest.hexdigest() != sha:
         return Problem("media-altered", name, record_id, "media bytes do not match their sha256")
     return None

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from bridge.anchor.checkpoint import CheckpointError, Sealed, parse_checkpoint
+from bridge.anchor.checkpoint import Checkpoint, CheckpointError, Sealed, parse_checkpoint
 from bridge.anchor.identity import InvalidIdentity, read_archive_id
 from bridge.anchor.segments import Scan, SegmentHead, scan, segment_day
 from bridge.anchor.store import AnchorStore
@@ -84,6 +84,7 @@ class AnchorCheck:
     def __init__(self, archive_id: str | None) -> None:
         self.archive_id = archive_id
         self.findings: list[Finding] = []
+        self.notes: list[str] = []
         self.not_anchored = 0
         self._times: list[tuple[datetime, str]] = []
         self._claims: dict[str, dict[int, dict[tuple[int, str], _Claim]]] = {}
@@ -111,13 +112,13 @@ class AnchorCheck:
     def newest(self) -> tuple[datetime, str] | None:
         return max(self._times) if self._times else None
 
-    def add(self, where: str, data: bytes) -> None:
+    def add(self, where: str, data: bytes) -> Checkpoint | None:
         """Take one checkpoint's claims (or report why it cannot be used)."""
         try:
             checkpoint = parse_checkpoint(data)
         except CheckpointError as exc:
             self.findings.append(Finding(f"checkpoint-{exc.kind}", where, None, str(exc)))
-            return
+            return None
         if self.archive_id is not None and checkpoint.archive != self.archive_id:
             self.findings.append(
                 Finding(
@@ -130,7 +131,7 @@ class AnchorCheck:
                     "own anchor)",
                 )
             )
-            return
+            return None
         self._ids.add(checkpoint.archive)
         at = checkpoint.moment
         self._times.append((at, where))
@@ -158,6 +159,7 @@ class AnchorCheck:
                     _note(known.lacking, name, known.first.at, known.first.where)
                 known.listed |= listed
                 known.first.add(at, where)
+        return checkpoint
 
     def finish_loading(self) -> None:
         self._times.sort()
@@ -400,7 +402,12 @@ async def load_anchor_check(
             Finding("archive-identity", "archive.json", None, broken_id + ": it was altered")
         )
     for path in files:
-        check.add(str(path), await asyncio.to_thread(Path(path).read_bytes))
+        checkpoint = check.add(str(path), await asyncio.to_thread(Path(path).read_bytes))
+        if checkpoint is not None:
+            check.notes.append(
+                f"checkpoint {path}: of {checkpoint.created_at}, sha256 {checkpoint.sha256} "
+                "(compare it with the one noted when it was written)"
+            )
     if anchor is not None:
         names = await anchor.names()
         sem = asyncio.Semaphore(concurrency)

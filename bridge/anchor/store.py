@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bridge.anchor.checkpoint import Checkpoint
+from bridge.errors import ArchiveUnavailable
 from bridge.store.base import ArchiveStore
 
 CHECKPOINT_PREFIX = "checkpoints/"
@@ -47,10 +48,16 @@ class AnchorStore:
 
     async def names(self, prefix: str = CHECKPOINT_PREFIX) -> list[str]:
         """Every checkpoint's name, oldest first."""
-        return [i.name async for i in self.store.list(prefix) if i.name.endswith(".json")]
+        try:
+            return [i.name async for i in self.store.list(prefix) if i.name.endswith(".json")]
+        except ArchiveUnavailable as exc:
+            raise ArchiveUnavailable(f"anchor {self.description}: {exc}") from exc
 
     async def read(self, name: str) -> bytes:
-        return await self.store.read(name)
+        try:
+            return await self.store.read(name)
+        except ArchiveUnavailable as exc:
+            raise ArchiveUnavailable(f"anchor {self.description}: {exc}") from exc
 
     async def newest_name(self, now: datetime | None = None) -> str | None:
         """The newest checkpoint of today or yesterday (by its name), if any."""
