@@ -312,3 +312,11 @@ def _same_anchor(anchored: Anchored, azurite):
     return AzureBlobStore.from_connection_string(
         where["env"]["AZURE_STORAGE_CONNECTION_STRING"], where["env"]["ARCHIVE_CONTAINER"]
     )
+
+
+async def test_a_whole_segment_deleted_with_its_records(anchored):
+    segment, entries = await anchored.segment()
+    for entry in entries:
+        await remove(anchored.location, entry.name)
+    await remove(anchored.location, segment)
+    anchored.assert_forgery_passes_alone_and_fails_anchored(f"LEDGER-MISSING: {segment}")

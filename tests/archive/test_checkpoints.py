@@ -152,3 +152,20 @@ async def test_several_writers_share_one_anchor_without_conflict(tmp_path):
     assert again != names[0] and await anchor.read(names[0]) == checkpoint.to_bytes()
     report = await verify_archive(archive, anchor=anchor)
     assert report.ok and report.checkpoints == len(names) + 1
+
+
+async def test_a_segment_added_for_a_day_that_had_ended_when_a_checkpoint_was_taken(
+    history, tmp_path
+):
+    checkpoint = await CheckpointMaker(history, await ensure_archive_id(history), "tests").make(
+        NOON
+    )
+    (tmp_path / "cp.json").write_bytes(checkpoint.to_bytes())
+    report = await verify_archive(Archive(history), checkpoint_files=[tmp_path / "cp.json"])
+    assert report.ok, [p.line() for p in report.problems]
+    yesterday = NOON - timedelta(days=1)
+    await _segment_of_day(history, yesterday, "zz", 1, 500)
+    report = await verify_archive(Archive(history), checkpoint_files=[tmp_path / "cp.json"])
+    forged = f"{LEDGER_PREFIX}{yesterday:%Y-%m-%d}/zz-000001.jsonl"
+    (finding,) = [p for p in report.problems if p.kind == "ledger-inserted"]
+    assert finding.name == forged and "taken after that day ended" in finding.detail
