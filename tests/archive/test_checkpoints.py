@@ -132,12 +132,13 @@ async def test_ledger_entries_still_owed_are_written_before_a_checkpoint(tmp_pat
     assert report.ok and report.checkpoints == 1 and report.not_anchored == 0
 
 
-async def test_several_writers_share_one_anchor_without_conflict(tmp_path):
-    store = LocalStore(tmp_path / "archive")
-    await store.ensure_ready()
-    archive = Archive(store)
+async def test_several_writers_share_one_anchor_without_conflict(store, tmp_path):
+    """``store`` (a directory, or an Azurite container written with If-None-Match) is the
+    anchor here."""
+    archive = Archive(LocalStore(tmp_path / "archive"))
+    await archive.store.ensure_ready()
     await write_inbound(archive, 3)
-    anchor = AnchorStore(LocalStore(tmp_path / "anchor"))
+    anchor = AnchorStore(store)
     writers = [CheckpointWriter(archive, anchor, interval=300) for _ in range(3)]
     written = await asyncio.gather(*(w.turn() for w in writers))
     names = await anchor.names()
