@@ -48,6 +48,9 @@ class VerifyReport:
     media_checked: int = 0
     problems: list[Problem] = field(default_factory=list)
     warnings: list[Problem] = field(default_factory=list)
+    #: Warnings on what the result can prove: no checkpoint to check against, storage that does
+    #: not show (or has no) immutability. Printed with the warnings; never a failure.
+    caveats: list[Problem] = field(default_factory=list)
     #: Checkpoints the archive was checked against, and the newest one's time.
     checkpoints: int = 0
     newest_checkpoint: str | None = None
@@ -178,7 +181,7 @@ async def verify_archive(
         if where is not None:
             protection = await describe_protection(where, label)
             report.notes += protection.lines
-            report.warnings += [Problem(k, n, None, d) for k, n, d in protection.warnings]
+            report.caveats += [Problem(k, n, None, d) for k, n, d in protection.warnings]
     return report
 
 
@@ -191,7 +194,7 @@ def _describe_anchoring(
 ) -> None:
     sources = ([anchor.description] if anchor is not None else []) + [str(f) for f in files]
     if not sources:
-        report.warnings.append(
+        report.caveats.append(
             Problem(
                 "no-checkpoint",
                 "ledger",
@@ -203,7 +206,7 @@ def _describe_anchoring(
         )
         return
     if report.checkpoints == 0:
-        report.warnings.append(
+        report.caveats.append(
             Problem(
                 "no-checkpoint",
                 " and ".join(sources),

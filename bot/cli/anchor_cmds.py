@@ -133,6 +133,8 @@ def _write_new_file(path: Path, data: bytes) -> None:
 
 def print_anchoring(report) -> None:
     """The lines ``archive verify`` adds about checkpoints and the storage's protection."""
+    for caveat in report.caveats:
+        print("warning: " + caveat.line())
     if report.checkpoints and report.not_anchored:
         print(
             f"warning: not yet anchored: {report.not_anchored} record(s) written after the "
