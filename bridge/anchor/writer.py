@@ -1,6 +1,6 @@
 """The service's checkpoint writer: one checkpoint into the anchor every few minutes.
 
-Every instance runs one; an instance skips its turn when another instance's checkpoint is
+Every instance runs one, from start-up to shutdown (one last checkpoint then); an instance skips its turn when another instance's checkpoint is
 younger than half the interval, so a scaled-out service does not multiply checkpoints. A
 failure (storage or anchor unreachable) is logged and tried again at the next turn: it never
 touches the acknowledgement path. Before each checkpoint the ledger entries this instance still
@@ -26,6 +26,8 @@ from bridge.errors import ArchiveError
 log = logging.getLogger("wabridge.checkpoints")
 
 DEFAULT_INTERVAL = 300.0
+#: How long the last checkpoint at shutdown may take.
+FINAL_SECONDS = 5.0
 
 
 class CheckpointWriter:
@@ -54,11 +56,19 @@ class CheckpointWriter:
         self._task = asyncio.create_task(self._run(), name="wabridge-checkpoints")
 
     async def stop(self) -> None:
+        """Stop the turns, then write one last checkpoint (bounded by ``FINAL_SECONDS``), so that
+        what this instance archived last is anchored when it shuts down."""
         self._stop.set()
-        if self._task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        if self._task is None:
+            return
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        self._task = None
+        try:
+            async with asyncio.timeout(FINAL_SECONDS):
+                await self.turn()
+        except Exception as exc:  # noqa: BLE001 - shutting down; the next instance anchors it
+            log.warning("no checkpoint at shutdown: %s", exc or type(exc).__name__)
 
     async def _run(self) -> None:
         while not self._stop.is_set():

@@ -67,7 +67,12 @@ async def test_the_service_writes_checkpoints_that_anchor_what_it_archived(
             await asyncio.sleep(0.2)
     finally:
         service.stop()
+    try:
+        at_shutdown = await _checkpoints(anchor)
+    finally:
         await anchor.close()
+    assert len(at_shutdown) > len(found)  # one more, written as the service stopped
+    found = at_shutdown
     times = [c["created_at"] for c in found]
     assert times == sorted(times) and len(set(times)) == len(times)
     assert {c["archive"] for c in found} == {found[0]["archive"]}
