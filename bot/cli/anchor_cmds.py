@@ -9,12 +9,11 @@ from pathlib import Path
 
 from bot.cli.common import CliError, add_archive_option, run_with_archive
 from bot.settings import ArchiveSettings, ConfigError, load_environment
-from bridge.anchor.checkpoint import Checkpoint, CheckpointMaker
-from bridge.anchor.identity import ensure_archive_id, read_archive_id
+from bridge.anchor.checkpoint import Checkpoint
 from bridge.anchor.store import AnchorStore
+from bridge.anchor.writer import NoArchive, take_checkpoint, write_checkpoint_file
 from bridge.archive import Archive
 from bridge.audit import actor_party
-from bridge.ids import LEDGER_PREFIX
 
 
 def add_anchor_option(parser: argparse.ArgumentParser) -> None:
@@ -80,28 +79,27 @@ def cmd_checkpoint(args: argparse.Namespace) -> int:
     writer = f"wabridge archive checkpoint by {actor_party(None).id}"
 
     async def body(archive: Archive) -> tuple[Checkpoint, str]:
-        store = archive.store
         anchor = None if out is not None else open_anchor_for(args, archive)
         if out is None and anchor is None:
             raise CliError(
                 "no anchor configured: set WABRIDGE_ANCHOR_URL (or WABRIDGE_ANCHOR_CONTAINER), "
                 "give --anchor URL_OR_DIR, or --out FILE"
             )
-        if await read_archive_id(store) is None and not await _has_ledger(archive):
-            if anchor is not None:
-                await anchor.close()
-            raise CliError(f"no archive at {store.description}")
-        maker = CheckpointMaker(store, await ensure_archive_id(store), writer)
-        checkpoint = await maker.make()
-        if anchor is None:
-            _write_new_file(out, checkpoint.to_bytes())
-            return checkpoint, str(out)
         try:
+            checkpoint = await take_checkpoint(archive.store, writer)
+            if anchor is None:
+                write_checkpoint_file(out, checkpoint)
+                return checkpoint, str(out)
             await anchor.ensure_ready()
             name = await anchor.put(checkpoint, os.urandom(4).hex())
+            return checkpoint, f"{name} in {anchor.description}"
+        except NoArchive as exc:
+            raise CliError(str(exc)) from None
+        except FileExistsError:
+            raise CliError(f"--out {out}: exists already") from None
         finally:
-            await anchor.close()
-        return checkpoint, f"{name} in {anchor.description}"
+            if anchor is not None:
+                await anchor.close()
 
     checkpoint, where = run_with_archive(args, body)
     print(
@@ -112,23 +110,6 @@ def cmd_checkpoint(args: argparse.Namespace) -> int:
     print(f"written to {where}")
     print(f"sha256 {checkpoint.sha256} (note it where the file cannot be changed with it)")
     return 0
-
-
-async def _has_ledger(archive: Archive) -> bool:
-    async for _ in archive.store.list(LEDGER_PREFIX):
-        return True
-    return False
-
-
-def _write_new_file(path: Path, data: bytes) -> None:
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    except FileExistsError:
-        raise CliError(f"--out {path}: exists already") from None
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
 
 
 def print_anchoring(report) -> None:

@@ -1,4 +1,5 @@
-"""The service's checkpoint writer: one checkpoint into the anchor every few minutes.
+"""Writing checkpoints: one by hand (:func:`take_checkpoint`, :func:`write_checkpoint_file`), and
+the service's writer, one into the anchor every few minutes (:class:`CheckpointWriter`).
 
 Every instance runs one, from start-up to shutdown (one last checkpoint then); an instance skips its turn when another instance's checkpoint is
 younger than half the interval, so a scaled-out service does not multiply checkpoints. A
@@ -16,18 +17,45 @@ import logging
 import os
 import socket
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from bridge.anchor.checkpoint import Checkpoint, CheckpointError, CheckpointMaker, parse_checkpoint
-from bridge.anchor.identity import ensure_archive_id
+from bridge.anchor.identity import ensure_archive_id, read_archive_id
 from bridge.anchor.store import CHECKPOINT_PREFIX, AnchorStore, name_time
 from bridge.archive import Archive
 from bridge.errors import ArchiveError
+from bridge.ids import LEDGER_PREFIX
+from bridge.store.base import ArchiveStore
 
 log = logging.getLogger("wabridge.checkpoints")
 
 DEFAULT_INTERVAL = 300.0
 #: How long the last checkpoint at shutdown may take.
 FINAL_SECONDS = 5.0
+
+
+class NoArchive(LookupError):
+    """The store holds no archive (no identity, no ledger) to take a checkpoint of."""
+
+
+async def take_checkpoint(store: ArchiveStore, writer: str) -> Checkpoint:
+    """A checkpoint of the archive in ``store`` as it is now, computed from the ledger alone (so
+    that it does not depend on any anchor); raises :class:`NoArchive`."""
+    if await read_archive_id(store) is None:
+        async for _ in store.list(LEDGER_PREFIX):
+            break
+        else:
+            raise NoArchive(f"no archive at {getattr(store, 'description', store)}")
+    return await CheckpointMaker(store, await ensure_archive_id(store), writer).make()
+
+
+def write_checkpoint_file(path: Path, checkpoint: Checkpoint) -> None:
+    """Write ``checkpoint`` to a new file (``FileExistsError`` if ``path`` exists), synced."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(checkpoint.to_bytes())
+        fh.flush()
+        os.fsync(fh.fileno())
 
 
 class CheckpointWriter:
