@@ -313,7 +313,9 @@ class AzureBlobStore:
                     mode = str(getattr(mode, "value", mode) or "").capitalize() or None
                     yield item.name, mode, item.has_legal_hold
         except (AzureError, OSError, TimeoutError) as exc:
-            raise ArchiveUnavailable(f"list with protection: {type(exc).__name__}: {_short(exc)}") from exc
+            raise ArchiveUnavailable(
+                f"list with protection: {type(exc).__name__}: {_short(exc)}"
+            ) from exc
 
     async def close(self) -> None:
         await self._writer.close()
