@@ -63,12 +63,10 @@ async def describe_protection(store: object, label: str) -> ProtectionReport:
         return report
     version_worm = getattr(props, "immutable_storage_with_versioning_enabled", None)
     if version_worm is None:
-        report.lines.append(
-            f"protection: {where}: immutability policy, version-level WORM and legal hold not "
-            "reported by this storage (emulator?)"
-        )
         report.warn(
-            where, "not reported by this storage (emulator?): nothing shows the blobs are WORM"
+            where,
+            "immutability policy, version-level WORM and legal hold not reported by this "
+            "storage (emulator?): nothing shows the blobs are WORM",
         )
         return report
     modes: Counter[str] = Counter()
