@@ -71,4 +71,31 @@ def create_app(settings: Settings, *, store: ArchiveStore | None = None) -> web.
 
     app.on_startup.append(startup)
     app.on_cleanup.append(cleanup)
+    _install_checkpoints(app, settings)
     return app
+
+
+def _install_checkpoints(app: web.Application, settings: Settings) -> None:
+    """The periodic checkpoint writer (DESIGN.md §3.8), when an anchor is configured."""
+    from bridge.anchor.writer import CheckpointWriter
+
+    anchor = settings.archive.open_anchor(app[ARCHIVE].store)
+    if anchor is None:
+        log.warning(
+            "WABRIDGE_ANCHOR_URL is not set: no checkpoints of the ledger are written, so "
+            "nothing outside the archive vouches for it%s",
+            "" if settings.dev_mode else " (set it in production: README, Configuration)",
+        )
+        return
+    writer = CheckpointWriter(app[ARCHIVE], anchor, interval=settings.checkpoint_seconds)
+    log.info("checkpoints every %gs into %s", settings.checkpoint_seconds, anchor.description)
+
+    async def start(app: web.Application) -> None:
+        writer.start()
+
+    async def stop(app: web.Application) -> None:
+        await writer.stop()
+        await anchor.close()
+
+    app.on_startup.append(start)
+    app.on_cleanup.insert(0, stop)

@@ -55,6 +55,10 @@ class ArchiveSettings:
     #: How an Azure archive writes records: ``rest`` (default, the Put Blob request sent
     #: directly) or ``sdk`` (the same request through ``azure-storage-blob``).
     blob_writer: str = "rest"
+    #: Where checkpoints of the ledger are kept (``WABRIDGE_ANCHOR_URL``, or
+    #: ``WABRIDGE_ANCHOR_CONTAINER`` with the connection string); see ``bridge.anchor.store``.
+    anchor_url: str | None = None
+    anchor_container: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], override_url: str | None = None) -> ArchiveSettings:
@@ -68,6 +72,20 @@ class ArchiveSettings:
             connection_string=env.get("AZURE_STORAGE_CONNECTION_STRING") or None,
             container=env.get("ARCHIVE_CONTAINER") or None,
             blob_writer=blob_writer,
+            anchor_url=env.get("WABRIDGE_ANCHOR_URL") or None,
+            anchor_container=env.get("WABRIDGE_ANCHOR_CONTAINER") or None,
+        )
+
+    def open_anchor(self, archive_store, override_url: str | None = None):
+        """The anchor store, or None when none is configured; raises ``ValueError`` (naming the
+        variable) for one inside the archive or otherwise unusable."""
+        from bridge.anchor.store import open_anchor
+
+        return open_anchor(
+            override_url or self.anchor_url,
+            container=None if override_url else self.anchor_container,
+            connection_string=self.connection_string,
+            archive=archive_store,
         )
 
     def open_store(self):
@@ -100,6 +118,8 @@ class Settings:
     whatsapp_graph_url: str = DEFAULT_GRAPH_URL
     ms_graph_url: str = DEFAULT_MS_GRAPH_URL
     policy_file: str | None = None
+    #: Seconds between two checkpoints of the ledger into the anchor (``WABRIDGE_CHECKPOINT_SECONDS``).
+    checkpoint_seconds: float = 300.0
     #: Where the signing keys of Bot Framework channel tokens are published. Unset: Microsoft's.
     #: Pointing it elsewhere trusts whoever holds those keys; the service warns at start-up.
     bot_openid_metadata_url: str | None = None
@@ -116,6 +136,15 @@ class Settings:
                 raise ValueError
         except ValueError:
             raise ConfigError(f"PORT must be a TCP port number, not {env.get('PORT')!r}") from None
+        try:
+            checkpoint_seconds = float(env.get("WABRIDGE_CHECKPOINT_SECONDS") or 300)
+            if not 1 <= checkpoint_seconds <= 86400:
+                raise ValueError
+        except ValueError:
+            raise ConfigError(
+                "WABRIDGE_CHECKPOINT_SECONDS must be a number of seconds from 1 to 86400, not "
+                f"{env.get('WABRIDGE_CHECKPOINT_SECONDS')!r}"
+            ) from None
         app_type = env.get("MicrosoftAppType") or "MultiTenant"
         if app_type not in ("MultiTenant", "SingleTenant", "UserAssignedMSI"):
             raise ConfigError(
@@ -137,6 +166,7 @@ class Settings:
             whatsapp_graph_url=(env.get("WHATSAPP_GRAPH_URL") or DEFAULT_GRAPH_URL).rstrip("/"),
             ms_graph_url=(env.get("GRAPH_URL") or DEFAULT_MS_GRAPH_URL).rstrip("/"),
             policy_file=env.get("WABRIDGE_POLICY_FILE") or None,
+            checkpoint_seconds=checkpoint_seconds,
             bot_openid_metadata_url=env.get("WABRIDGE_BOT_OPENID_METADATA_URL") or None,
             extra=dict(env),
         )

@@ -51,6 +51,9 @@ class Archive:
         #: Called with each :class:`PutResult` once it is durable (quick, no I/O: e.g. to
         #: remember what was just written rather than read it back later).
         self.observers: list[Callable[[PutResult], None]] = []
+        #: Ledger entries of stored records whose append failed, by record name: written by
+        #: :meth:`settle_ledger` (before each checkpoint) unless the source's retry does it first.
+        self.unledgered: dict[str, LedgerEntry] = {}
 
     async def put(self, record: Record, key: str | None = None) -> PutResult:
         """Store ``record`` (sealed here if needed) exactly once per ``key``.
@@ -69,7 +72,13 @@ class Archive:
             self.ledger.unexpect()
             raise
         # Also on a duplicate: a crash between write and ledger is healed by the source's retry.
-        await self.ledger.add(LedgerEntry(name, stored.sha256, stored.id), expected=True)
+        entry = LedgerEntry(name, stored.sha256, stored.id)
+        try:
+            await self.ledger.add(entry, expected=True)
+        except BaseException:
+            self.unledgered[name] = entry
+            raise
+        self.unledgered.pop(name, None)
         result = PutResult(stored, name, created)
         for observer in self.observers:
             try:
@@ -87,6 +96,14 @@ class Archive:
             if isinstance(result, BaseException):
                 raise result
         return list(results)  # type: ignore[arg-type]
+
+    async def settle_ledger(self) -> None:
+        """Append the ledger entries still owed for records already stored (see ``unledgered``);
+        raises the store's error if storage still fails."""
+        for name, entry in list(self.unledgered.items()):
+            await self.ledger.add(entry)
+            if self.unledgered.get(name) == entry:
+                del self.unledgered[name]
 
     async def read_record(self, name: str) -> Record:
         return Record.from_bytes(await self.store.read(name))

@@ -141,6 +141,18 @@ class SegmentReport:
     broken_at: int | None  # 1-based line number where the chain breaks
 
 
+def linked_entry(prev: str, raw: bytes) -> tuple[LedgerEntry, str] | None:
+    """One segment line's entry and hash, if the line is well formed and links to ``prev``."""
+    try:
+        line = json.loads(raw)
+        body = {"n": line["n"], "s": line["s"], "i": line["i"]}
+        if line["h"] != chain_hash(prev, body):
+            return None
+    except (ValueError, KeyError, TypeError):
+        return None
+    return LedgerEntry(body["n"], body["s"], body["i"]), line["h"]
+
+
 def parse_segment(name: str, data: bytes) -> SegmentReport:
     """Read one segment and check its chain."""
     entries: list[LedgerEntry] = []
@@ -150,17 +162,12 @@ def parse_segment(name: str, data: bytes) -> SegmentReport:
     if lines and lines[-1] == b"":
         lines.pop()
     for number, raw in enumerate(lines, start=1):
-        try:
-            line = json.loads(raw)
-            body = {"n": line["n"], "s": line["s"], "i": line["i"]}
-            ok = line["h"] == chain_hash(prev, body)
-        except (ValueError, KeyError, TypeError):
-            ok = False
-        if not ok:
+        linked = linked_entry(prev, raw)
+        if linked is None:
             broken_at = number
             break
-        prev = line["h"]
-        entries.append(LedgerEntry(body["n"], body["s"], body["i"]))
+        entry, prev = linked
+        entries.append(entry)
     return SegmentReport(name, entries, broken_at)
 
 

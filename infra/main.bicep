@@ -1,5 +1,6 @@
 // wabridge on Azure: `azd up` deploys everything the service needs.
-//   archive storage (WORM) · App Service (Linux, Python) · Key Vault (WhatsApp secrets)
+//   archive storage (WORM) · checkpoint anchor (its own account, retention-locked container)
+//   App Service (Linux, Python) · Key Vault (WhatsApp secrets)
 //   Azure Bot with the Teams channel · Log Analytics + Application Insights
 // The outputs are what `wabridge manifest build` and the Meta webhook subscription need.
 targetScope = 'subscription'
@@ -59,6 +60,9 @@ param softDeleteRetentionDays int = 30
 @description('Name of the archive container.')
 param archiveContainerName string = 'archive'
 
+@description('Name of the container, in the anchor account, that receives the ledger\'s checkpoints.')
+param anchorContainerName string = 'checkpoints'
+
 @description('App Service plan SKU (Basic or higher: always-on needs it).')
 param appServicePlanSku string = 'P0v3'
 
@@ -98,6 +102,7 @@ var names = {
   workspace: 'log-wabridge-${token}'
   appInsights: 'appi-wabridge-${token}'
   storage: 'stwab${take(token, 17)}'
+  anchor: 'stwabck${take(token, 17)}'
   keyVault: 'kv-wab-${take(token, 13)}'
   plan: 'plan-wabridge-${token}'
   site: 'app-wabridge-${token}'
@@ -147,6 +152,24 @@ module storage 'modules/storage.bicep' = {
   }
 }
 
+// Checkpoints of the ledger live outside the archive's account, kept as long as the records
+// they vouch for (archiveRetentionDays).
+module anchor 'modules/anchor.bicep' = {
+  name: 'anchor'
+  scope: rg
+  params: {
+    name: names.anchor
+    location: location
+    tags: tags
+    skuName: storageSku
+    containerName: anchorContainerName
+    retentionDays: archiveRetentionDays
+    softDeleteRetentionDays: softDeleteRetentionDays
+    principalId: identity.outputs.principalId
+    workspaceId: monitoring.outputs.workspaceId
+  }
+}
+
 module keyVault 'modules/keyvault.bicep' = {
   name: 'keyvault'
   scope: rg
@@ -186,6 +209,7 @@ module web 'modules/web.bicep' = {
     keyVaultName: keyVault.outputs.name
     hasBotPassword: !useMsi
     archiveUrl: '${storage.outputs.blobEndpoint}${archiveContainerName}'
+    anchorUrl: '${anchor.outputs.blobEndpoint}${anchorContainerName}'
     appInsightsConnectionString: monitoring.outputs.appInsightsConnectionString
     workspaceId: monitoring.outputs.workspaceId
   }
@@ -219,4 +243,6 @@ output MANIFEST_BUILD_COMMAND string = 'wabridge manifest build --app-id ${guid(
 output WHATSAPP_WEBHOOK_URL string = 'https://${web.outputs.defaultHostName}/api/whatsapp'
 output ARCHIVE_URL string = '${storage.outputs.blobEndpoint}${archiveContainerName}'
 output AZURE_STORAGE_ACCOUNT string = storage.outputs.name
+output ANCHOR_URL string = '${anchor.outputs.blobEndpoint}${anchorContainerName}'
+output AZURE_ANCHOR_STORAGE_ACCOUNT string = anchor.outputs.name
 output KEY_VAULT_NAME string = keyVault.outputs.name

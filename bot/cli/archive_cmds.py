@@ -16,6 +16,13 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
 
+from bot.cli.anchor_cmds import (
+    add_checkpoint_command,
+    add_verify_options,
+    checkpoint_files,
+    open_anchor_for,
+    print_anchoring,
+)
 from bot.cli.common import CliError, add_archive_option, run_with_archive
 from bot.cli.pending_cmd import add_pending_command
 from bot.cli.progress import ProgressBar
@@ -116,12 +123,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     verify = commands.add_parser(
         "verify",
         help="check the archive for tampering",
-        description="Check every record against its hash and the ledger; exit 1 on any finding.",
+        description="Check every record against its hash and the ledger, and the ledger against "
+        "every checkpoint in the anchor (WABRIDGE_ANCHOR_URL or --anchor) and each --checkpoint "
+        "FILE; report what protects the bytes in Azure; exit 1 on any finding.",
     )
     verify.add_argument("--skip-media", action="store_true", help="do not re-hash media bytes")
+    add_verify_options(verify)
     add_archive_option(verify)
     verify.set_defaults(func=cmd_verify)
 
+    add_checkpoint_command(commands)
     add_pending_command(commands)
 
     stats = commands.add_parser("stats", help="counts by kind, platform, direction")
@@ -555,17 +566,27 @@ def cmd_retention(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
+    files = checkpoint_files(args)
+
     async def body(archive: Archive):
-        return await verify_archive(archive, check_media=not args.skip_media)
+        anchor = open_anchor_for(args, archive)
+        try:
+            return await verify_archive(
+                archive, check_media=not args.skip_media, anchor=anchor, checkpoint_files=files
+            )
+        finally:
+            if anchor is not None:
+                await anchor.close()
 
     report = run_with_archive(args, body)
     for problem in report.problems:
         print(problem.line())
     for warning in report.warnings:
         print("warning: " + warning.line())
+    print_anchoring(report)
     summary = (
         f"{report.records} records, {report.ledger_entries} ledger entries in {report.segments} "
-        f"segments, {report.media_checked} media checked"
+        f"segments, {report.media_checked} media checked, {report.checkpoints} checkpoint(s)"
     )
     if report.ok:
         print(f"verify OK: {summary}")

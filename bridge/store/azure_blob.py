@@ -331,6 +331,35 @@ class AzureBlobStore:
                 ) from exc
             raise
 
+    @property
+    def container_url(self) -> str:
+        """The container's URL, without any shared access signature."""
+        return self._container.url.split("?", 1)[0]
+
+    async def container_properties(self) -> Any:
+        """The container's properties as storage reports them (``has_immutability_policy``,
+        ``has_legal_hold``, ``immutable_storage_with_versioning_enabled``)."""
+        return await self._call("container properties", self._container.get_container_properties())
+
+    async def list_protection(self) -> AsyncIterator[tuple[str, str | None, bool | None]]:
+        """Each blob's name, immutability policy mode (``Locked``/``Unlocked``/None) and legal
+        hold, as storage reports them."""
+        pager = self._container.list_blobs(
+            include=["immutabilitypolicy", "legalhold"], results_per_page=5000
+        )
+        try:
+            async for page in pager.by_page():
+                async with asyncio.timeout(OPERATION_TIMEOUT):
+                    items = await _collect(page)
+                for item in items:
+                    mode = getattr(item.immutability_policy, "policy_mode", None)
+                    mode = str(getattr(mode, "value", mode) or "").capitalize() or None
+                    yield item.name, mode, item.has_legal_hold
+        except (AzureError, OSError, TimeoutError) as exc:
+            raise ArchiveUnavailable(
+                f"list with protection: {type(exc).__name__}: {_short(exc)}"
+            ) from exc
+
     async def close(self) -> None:
         if self._writer is not None:
             await self._writer.close()

@@ -22,6 +22,8 @@ param keyVaultName string
 param hasBotPassword bool
 @description('https://ACCOUNT.blob.core.windows.net/CONTAINER')
 param archiveUrl string
+@description('https://ACCOUNT.blob.core.windows.net/CONTAINER of the checkpoint anchor')
+param anchorUrl string
 param appInsightsConnectionString string
 param workspaceId string
 
@@ -75,6 +77,10 @@ var baseSettings = [
   {
     name: 'ARCHIVE_URL'
     value: archiveUrl
+  }
+  {
+    name: 'WABRIDGE_ANCHOR_URL'
+    value: anchorUrl
   }
   {
     name: 'AZURE_CLIENT_ID'
