@@ -32,7 +32,7 @@ from bridge.index import ArchiveIndex, Progress, iter_selection
 from bridge.query import RecordQuery
 from bridge.record import now_rfc3339
 
-FORMATS = ("eml", "html", "jsonl")
+FORMATS = ("eml", "html", "jsonl", "rsmf")
 
 
 class ExportError(ValueError):
@@ -103,9 +103,12 @@ async def export_selection(
     if fmt == "jsonl":
         result.details = await _stream_jsonl(ctx, index, selection, result, progress)
     else:
+        from bridge.export.rsmf import RsmfWriter  # (lazily: rsmf_check also runs as a script)
+
         writer: Any = {
             "eml": lambda: EmlWriter(ctx, index.source_id_of),
             "html": lambda: HtmlWriter(ctx),
+            "rsmf": lambda: RsmfWriter(ctx),
         }[fmt]()
         await _by_conversation(ctx, index, selection, writer, result, progress)
         result.details = await writer.finish()
