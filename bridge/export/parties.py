@@ -179,10 +179,23 @@ class Roster:
         return person
 
     # -- learning ------------------------------------------------------------------------------
+    def roles(self, doc: dict[str, Any]) -> tuple[str | None, str | None]:
+        """:func:`roles_of`, except that the business number is the business wherever it
+        stands (a group event it sends, naming the members it concerns)."""
+        roles = roles_of(doc)
+        sender = doc.get("sender")
+        if doc["platform"] == "whatsapp" and sender and self.business is not None:
+            if sender["id"] in (
+                self.business.ids.get("phone_number_id"),
+                self.business.ids.get("display_number"),
+            ):
+                return BUSINESS, CONTACT
+        return roles
+
     def observe(self, doc: dict[str, Any]) -> None:
         if doc.get("group"):
             self.group = True
-        sender_role, recipient_role = roles_of(doc)
+        sender_role, recipient_role = self.roles(doc)
         if doc.get("sender"):
             self._learn(doc["sender"], sender_role)
         for party in doc.get("recipients") or []:
@@ -251,10 +264,10 @@ class Roster:
         return next((p for p in self._order if p.role == CONTACT), None)
 
     def sender(self, doc: dict[str, Any]) -> Participant | None:
-        return self.person(doc.get("sender"), roles_of(doc)[0])
+        return self.person(doc.get("sender"), self.roles(doc)[0])
 
     def recipients(self, doc: dict[str, Any]) -> list[Participant]:
-        role = roles_of(doc)[1]
+        role = self.roles(doc)[1]
         group = doc.get("group")
         out = []
         for party in doc.get("recipients") or []:
