@@ -62,6 +62,10 @@ class Entry:
         )
         return [self.doc, *sorted(folded, key=_order)]
 
+    def about(self, doc: dict[str, Any]) -> dict[str, Any] | None:
+        """The record of this event that ``doc`` (a relay post, say) relates to."""
+        return next((r for r in self.records if r["id"] == doc.get("relates_to")), None)
+
     @property
     def wamid(self) -> str | None:
         """The WhatsApp message id of the event (an employee message's is its send's)."""
@@ -168,26 +172,36 @@ def fold(docs: list[dict[str, Any]]) -> list[Entry]:
             _index(by_key, doc, entry)
     # Sends and relays first (by record id), so statuses naming a send's wamid find it.
     pending: list[tuple[dict[str, Any], str]] = []
+    later: list[dict[str, Any]] = []  # relays of annotations (the Teams post of a reaction)
     for doc, role in roles:
         if role in ("sends", "relays"):
             target = by_key.get("id:" + doc["relates_to"])
             if target is not None and _fits(role, doc, target):
                 getattr(target, role).append(doc)
                 _index(by_key, doc, target)
-                continue
-            # not foldable: a message of its own (a template sent by no employee in the selection)
-            entry = entries[doc["id"]] = Entry(doc)
-            _index(by_key, doc, entry)
+            elif role == "relays" and target is None:
+                later.append(doc)
+            else:  # a message of its own (a template sent by no employee in the selection)
+                entry = entries[doc["id"]] = Entry(doc)
+                _index(by_key, doc, entry)
         elif role is not None:
             pending.append((doc, role))
+    annotated: dict[str, tuple[Entry, dict[str, Any]]] = {}
     for doc, role in pending:
         target = by_key.get("id:" + doc["relates_to"]) or by_key.get("src:" + doc["relates_to"])
         if target is None and role == "statuses" and doc.get("source_id"):
             target = by_key.get("src:" + doc["source_id"])
         if target is None:
-            entries[doc["id"]] = Entry(doc, orphan=role)
+            target = entries[doc["id"]] = Entry(doc, orphan=role)
         else:
             getattr(target, role).append(doc)
+        annotated[doc["id"]] = (target, doc)
+    for doc in later:
+        target, about = annotated.get(doc["relates_to"], (None, None))
+        if target is not None and about is not None and about["platform"] == "whatsapp":
+            target.relays.append(doc)
+        else:
+            entries[doc["id"]] = Entry(doc, orphan="relays")
     ordered = sorted(entries.values(), key=lambda e: _order(e.doc))
     for entry in ordered:
         reply = entry.doc.get("reply_to")

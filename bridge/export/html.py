@@ -24,6 +24,7 @@ from bridge.export.naming import portable_name
 from bridge.export.parties import BUSINESS, CONTACT, EMPLOYEE, Participant, Roster
 
 CONVERSATIONS_DIR = "conversations"
+_NOUN = {"reaction": "reaction", "edit": "edit", "delete": "deletion", "status": "status"}
 INTERNAL_TITLE = "Firm-internal events"
 _e = html.escape
 
@@ -56,6 +57,7 @@ class Transcript:
         self.zone = ctx.zone
         self.roster = roster
         self.media = media
+        self._day = ""
 
     # -- pieces ---------------------------------------------------------------------------------
     def who(self, doc: dict[str, Any]) -> str:
@@ -70,7 +72,10 @@ class Transcript:
         return _e(self.zone.show(doc["sent_at"]))
 
     def clock(self, doc: dict[str, Any]) -> str:
-        return _e(self.zone.clock(doc["sent_at"]))
+        """The time of a mark: the time of day when on the day of its message, else in full."""
+        if self.zone.day(doc["sent_at"]) == self._day:
+            return _e(self.zone.clock(doc["sent_at"]))
+        return self.when(doc)
 
     def media_html(self, att: dict[str, Any]) -> str:
         label = _e(att.get("filename") or att.get("mime_type") or "attachment")
@@ -131,7 +136,12 @@ class Transcript:
                 f'<span class="st failed">✗ {label} ({self.clock(failure)}): {_e(reason)}</span>'
             )
         for relay in entry.relays:
-            parts.append(f'<span class="st relay">shown in Teams {self.clock(relay)}</span>')
+            about = entry.about(relay)
+            what = "" if about is None or about is entry.doc else _NOUN.get(about["kind"], "")
+            parts.append(
+                f'<span class="st relay">{what + " " if what else ""}shown in Teams '
+                f"{self.clock(relay)}</span>"
+            )
         return (
             "".join(parts)
             and f'<div class="delivery" data-delivery="{_e(state or "")}">{"".join(parts)}</div>'
@@ -178,6 +188,7 @@ class Transcript:
     # -- entries --------------------------------------------------------------------------------
     def entry(self, entry: Entry) -> str:
         doc = entry.doc
+        self._day = self.zone.day(doc["sent_at"])
         records = " ".join(r["id"] for r in entry.records)
         state, _ = entry.delivery()
         attrs = (
@@ -191,7 +202,11 @@ class Transcript:
             deleted = " deleted-msg" if entry.deletes else ""
             platform = "Teams → WhatsApp" if doc["platform"] == "teams" else "WhatsApp"
             if doc["platform"] == "teams" and not entry.sends and doc["direction"] == "outbound":
-                platform = "Teams (no WhatsApp send in this export)"
+                platform = (
+                    "Teams → WhatsApp (not sent)"
+                    if entry.failures
+                    else "Teams (no WhatsApp send in this export)"
+                )
             return (
                 f'<div class="rec {side}" {attrs}><div class="bubble{deleted}">'
                 f'<div class="who">{self.who(doc)}</div>{self.quote(entry)}'
