@@ -36,6 +36,7 @@ from email.parser import BytesParser
 from pathlib import Path
 from typing import Any
 
+from bridge.export.mail import header_text
 from bridge.record import parse_rfc3339
 
 ZIP_NAME = "rsmf.zip"
@@ -377,12 +378,15 @@ def _roll_ups(msg: EmailMessage, manifest: dict[str, Any]) -> list[str]:
         if str(msg[header]).strip() != str(want):
             out.append(f"roll-up: {header} is {str(msg[header])!r}, the manifest has {want}")
     names = next(csv.reader([str(msg["X-RSMF-Participants"])]), [])
-    want_names = [p.get("display") or p["id"] for p in manifest["participants"]]
+    # (a header shows a name's control characters escaped: it could not hold them)
+    want_names = [
+        header_text(p.get("display") or p["id"], 10_000) for p in manifest["participants"]
+    ]
     if names != want_names:
         out.append(f"roll-up: X-RSMF-Participants {names} is not the manifest's {want_names}")
     people = {p["id"]: p for p in manifest["participants"]}
     custodians = [
-        people[c["custodian"]].get("display") or c["custodian"]
+        header_text(people[c["custodian"]].get("display") or c["custodian"], 10_000)
         for c in manifest["conversations"]
         if c.get("custodian") in people
     ]
