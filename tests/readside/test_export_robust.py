@@ -253,3 +253,20 @@ def test_progress_is_reported_record_by_record(fixture_root, tmp_path):
     assert result.rsmf_problems == [] and result.records == len(seen)
     assert [d for d, _ in seen] == list(range(1, result.records + 1))
     assert {t for _, t in seen} == {result.records}
+
+
+def test_a_defective_rsmf_file_is_reported_never_passed_over(tmp_path, monkeypatch):
+    root = tmp_path / "archive"
+    _put_all(root, evil_records())
+    import bridge.export.rsmf_manifest as manifest_module
+
+    participants = manifest_module.SliceBuilder.participants
+    # a fault that would drop the contact from the participants the events name
+    monkeypatch.setattr(
+        manifest_module.SliceBuilder, "participants", lambda self: participants(self)[:1]
+    )
+    code, said, out = _export(root, tmp_path, "rsmf", "rsmf", "--conversation", EVIL_CONV)
+    assert code == 1
+    assert "RSMF check: rsmf/" in said and "not defined" in said
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["rsmf_problems"]

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from bridge.archive import Archive
+from bridge.export.manifest import check_export
 from bridge.export.rsmf_check import check_file
 from bridge.store.local import LocalStore
 from tests.readside.export_archives import (
@@ -68,6 +69,9 @@ def exported(tmp_path_factory):
 
 def test_every_file_passes_the_schema_and_the_checker(exported):
     assert len(exported["files"]) >= 4  # Ana's days, the group, the BSUID contact, internal
+    assert check_export(exported["out"]) == []  # manifest.json / SHA256SUMS cover every file
+    manifest = json.loads((exported["out"] / "manifest.json").read_text())
+    assert manifest["rsmf_problems"] == [] and len(manifest["rsmf_files"]) == len(exported["files"])
     for path, (msg, manifest, _names) in exported["files"].items():
         assert schema_errors(manifest) == [], path
         assert check_file(path) == [], path
