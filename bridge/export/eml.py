@@ -175,6 +175,8 @@ class EmlWriter:
         self.ctx = ctx
         self._reply_lookup = reply_lookup  # record id -> source id, for replies outside
         self.messages = 0
+        self.folded = 0  # records shown as X-Wabridge-* headers of the message they concern
+        self.not_messages: list[str] = []  # records of no message in the selection
 
     async def conversation(self, roster: Roster, entries: list[Entry]) -> None:
         items: list[tuple[dict[str, Any], Entry]] = []
@@ -183,6 +185,11 @@ class EmlWriter:
                 items.append((entry.doc, entry))
             items += [(doc, entry) for doc in entry.sends + entry.relays]
         items.sort(key=lambda item: (item[0]["sent_at"], item[0]["id"]))
+        for entry in entries:
+            if entry.doc["kind"] == "message":
+                self.folded += len(entry.records) - 1 - len(entry.sends) - len(entry.relays)
+            else:
+                self.not_messages += [r["id"] for r in entry.records]
         root: str | None = None
         previous: str | None = None
         for doc, entry in items:
@@ -228,7 +235,15 @@ class EmlWriter:
             for path in media_dir.iterdir():
                 path.unlink()
             media_dir.rmdir()
-        return {"messages": self.messages}
+        return {
+            "messages": self.messages,
+            "records_as_headers": self.folded,
+            "records_in_no_message": self.not_messages,
+            "eml_note": "one .eml per message record; statuses, edits, deletions, reactions and "
+            "failures are X-Wabridge-* headers of the message they concern; "
+            "records_in_no_message (policy, audit, system events, and reports on messages "
+            "outside the selection) are not mail: export them as jsonl, html or rsmf.",
+        }
 
 
 class _One:

@@ -122,8 +122,11 @@ class Transcript:
             if value == "failed":
                 continue
             mark = "✓" if value == "sent" else "✓✓"
+            by = ""
+            if self.roster.group:  # in a group each member reports: say who
+                by = " by " + ", ".join(_e(p.display) for p in self.roster.recipients(status))
             parts.append(
-                f'<span class="st {_e(value)}">{mark} {_e(value)} {self.clock(status)}</span>'
+                f'<span class="st {_e(value)}">{mark} {_e(value)}{by} {self.clock(status)}</span>'
             )
         if entry.sends and not any(s.get("status") == "sent" for s in statuses):
             parts.insert(0, f'<span class="st sent">✓ sent {self.clock(entry.sends[0])}</span>')

@@ -6,7 +6,8 @@ Markdown and HTML of their own), sends a picture, edits and deletes messages and
 employee answers in Teams, edits a reply there; one send is delivered and read, one fails at
 once, one fails later by status. Times are fixed (July 2026, when London is at +01:00).
 
-``python -m tests.readside.scenario DIR`` plays it into DIR (used for the README's screenshot).
+``python -m tests.readside.scenario DIR live`` plays it into DIR as it happens (the README's
+screenshot).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import sys
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -106,9 +108,17 @@ async def _records(archive) -> list[Record]:
     return [Record.from_bytes(data) async for _name, data in archive.iter_records()]
 
 
-async def play(archive_dir: str, t0: int | None = None) -> Played:
-    """Play the conversation into ``archive_dir``; ``t0`` (seconds) moves it in time."""
-    base = T0 if t0 is None else t0
+async def play(archive_dir: str, live: bool = False) -> Played:
+    """Play the conversation into ``archive_dir``: at fixed times from :data:`T0`, or (``live``)
+    each step at the moment it is played, as the service stamps its own records."""
+
+    async def later() -> None:
+        if live:  # a second between steps, so the times read as a conversation
+            await asyncio.sleep(1)
+
+    def when(offset: int) -> int:
+        return int(time.time()) if live else T0 + offset
+
     meta = await MetaGraphFake(access_token="review-token", app_secret="review-secret").start()
     connector = await FakeBotConnector().start()
     connector.add_member(EMPLOYEE.object_id, EMPLOYEE.name, EMPLOYEE.upn)
@@ -161,15 +171,16 @@ async def play(archive_dir: str, t0: int | None = None) -> Played:
                 EMPLOYEE.channel_message(
                     "setup", service_url=connector.url, channel_id=CHANNEL, mention_bot=True
                 ),
-                base - 600,
+                when(-600),
             )
             played.wamids["first"] = "wamid.review.in.1"
+            await later()
             await webhook(
                 _inbound(
                     meta,
                     {
                         "id": played.wamids["first"],
-                        "timestamp": str(base),
+                        "timestamp": str(when(0)),
                         "type": "text",
                         "text": {"body": FIRST_TEXT},
                     },
@@ -178,12 +189,13 @@ async def play(archive_dir: str, t0: int | None = None) -> Played:
             thread = await until(lambda: next(iter(connector.threads), None), "the thread")
             picture = meta.add_media(PICTURE, "image/png")
             played.wamids["picture"] = "wamid.review.in.2"
+            await later()
             await webhook(
                 _inbound(
                     meta,
                     {
                         "id": played.wamids["picture"],
-                        "timestamp": str(base + 60),
+                        "timestamp": str(when(60)),
                         "type": "image",
                         "image": {
                             "id": picture.media_id,
@@ -204,6 +216,7 @@ async def play(archive_dir: str, t0: int | None = None) -> Played:
                     mention_bot=True,
                 )
                 played.activities[key] = activity["id"]
+                await later()
                 await teams(activity, at)
                 return await archived(
                     lambda r: (
@@ -214,34 +227,41 @@ async def play(archive_dir: str, t0: int | None = None) -> Played:
                     f"the employee's {key}",
                 )
 
-            employee = await reply("price", "The price is 98.25.", base + 120)
+            employee = await reply("price", "The price is 98.25.", when(120))
             send = await archived(
                 lambda r: r.platform == "whatsapp" and r.relates_to == employee.id, "the send"
             )
             played.wamids["price"] = send.source_id or ""
-            for status, at in (("delivered", base + 130), ("read", base + 140)):
+            for status, offset in (("delivered", 130), ("read", 140)):
+                await later()
                 await webhook(
                     status_delivery(
-                        meta.phone_number_id, send.source_id, status, CONTACT, timestamp=at
+                        meta.phone_number_id,
+                        send.source_id,
+                        status,
+                        CONTACT,
+                        timestamp=when(offset),
                     )
                 )
+            await later()
             await webhook(
                 _inbound(
                     meta,
                     {
                         "id": "wamid.review.in.3",
-                        "timestamp": str(base + 150),
+                        "timestamp": str(when(150)),
                         "type": "reaction",
                         "reaction": {"message_id": send.source_id, "emoji": "👍"},
                     },
                 )
             )
+            await later()
             await webhook(
                 _inbound(
                     meta,
                     {
                         "id": "wamid.review.in.4",
-                        "timestamp": str(base + 160),
+                        "timestamp": str(when(160)),
                         "type": "edit",
                         "edit": {
                             "original_message_id": played.wamids["first"],
@@ -250,12 +270,13 @@ async def play(archive_dir: str, t0: int | None = None) -> Played:
                     },
                 )
             )
+            await later()
             await webhook(
                 _inbound(
                     meta,
                     {
                         "id": "wamid.review.in.5",
-                        "timestamp": str(base + 170),
+                        "timestamp": str(when(170)),
                         "type": "revoke",
                         "revoke": {"original_message_id": played.wamids["picture"]},
                     },
@@ -268,25 +289,27 @@ async def play(archive_dir: str, t0: int | None = None) -> Played:
                 channel_id=CHANNEL,
                 thread_id=thread,
             )
-            await teams(edit, base + 180)
+            await later()
+            await teams(edit, when(180))
             await archived(lambda r: r.kind == "edit" and r.platform == "teams", "the Teams edit")
-            late = await reply("late", "Are you still there?", base + 190)
+            late = await reply("late", "Are you still there?", when(190))
             late_send = await archived(
                 lambda r: r.platform == "whatsapp" and r.relates_to == late.id, "the second send"
             )
             played.wamids["late"] = late_send.source_id or ""
+            await later()
             await webhook(
                 status_delivery(
                     meta.phone_number_id,
                     late_send.source_id,
                     "failed",
                     CONTACT,
-                    timestamp=base + 200,
+                    timestamp=when(200),
                     errors=[error_131047()],
                 )
             )
             meta.fail_sends(131026, to=CONTACT, times=1, message="Message undeliverable")
-            refused = await reply("refused", "Hello?", base + 210)
+            refused = await reply("refused", "Hello?", when(210))
             await archived(
                 lambda r: r.kind == "error" and r.relates_to == refused.id, "the refused send"
             )
@@ -307,11 +330,10 @@ def _at(seconds: int):
     return datetime.fromtimestamp(seconds, tz=UTC)
 
 
-def play_sync(archive_dir: str, t0: int | None = None) -> Played:
-    return asyncio.run(play(archive_dir, t0))
+def play_sync(archive_dir: str, live: bool = False) -> Played:
+    return asyncio.run(play(archive_dir, live))
 
 
 if __name__ == "__main__":
-    # python -m tests.readside.scenario DIR [now]: "now" plays it in the last quarter hour
-    when = int(__import__("time").time()) - 900 if sys.argv[2:] == ["now"] else None
-    print(play_sync(sys.argv[1], when))
+    # python -m tests.readside.scenario DIR [live]
+    print(play_sync(sys.argv[1], sys.argv[2:] == ["live"]))
