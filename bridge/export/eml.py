@@ -229,12 +229,7 @@ class EmlWriter:
         return previous
 
     async def finish(self) -> dict[str, Any]:
-        # The media were needed only to build the messages; they are inside them now.
-        media_dir = self.ctx.out / "media"
-        if media_dir.exists():
-            for path in media_dir.iterdir():
-                path.unlink()
-            media_dir.rmdir()
+        self.ctx.media.discard()  # the media are inside the files now
         return {
             "messages": self.messages,
             "records_as_headers": self.folded,

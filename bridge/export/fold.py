@@ -62,6 +62,29 @@ class Entry:
         )
         return [self.doc, *sorted(folded, key=_order)]
 
+    def summary(self) -> str:
+        """What an event that is not a message is, in words (plain text)."""
+        doc = self.doc
+        text = doc.get("text") or ""
+        about = f" {doc.get('relates_to')} (that message is not in this export)"
+        if self.orphan == "statuses":
+            return f"Delivery status {doc.get('status')} of message{about}" + (
+                f": {text}" if text else ""
+            )
+        if self.orphan == "reactions":
+            return f"Reaction {text or '(removed)'} to message{about}"
+        if self.orphan == "edits":
+            return f"Edit of message{about}; new text: {text}"
+        if self.orphan == "deletes":
+            return f"Deletion of message{about}"
+        if self.orphan == "relays":
+            return f"Teams post relaying record{about}: {text}"
+        if doc["kind"] == "call" and doc.get("call"):
+            detail = ", ".join(f"{k} {v}" for k, v in sorted(doc["call"].items()))
+            return f"Call {doc.get('type') or ''}: {detail}".replace("  ", " ")
+        label = doc["kind"] + (f" ({doc['type']})" if doc.get("type") else "")
+        return f"{label}: {text}" if text else label
+
     def about(self, doc: dict[str, Any]) -> dict[str, Any] | None:
         """The record of this event that ``doc`` (a relay post, say) relates to."""
         return next((r for r in self.records if r["id"] == doc.get("relates_to")), None)

@@ -236,28 +236,13 @@ class Transcript:
 
     def note(self, entry: Entry) -> str:
         doc = entry.doc
-        when = self.when(doc)
-        about = f" (for {_e(doc.get('relates_to') or '')}, not in this export)"
-        text = _e(doc.get("text") or "")
-        if entry.orphan == "statuses":
-            value = doc.get("status") or "?"
-            if value == "failed":
-                return f'<span class="st failed">✗ delivery failed</span> {text} · {when}{about}'
-            return f"{'✓' if value == 'sent' else '✓✓'} {_e(value)} · {when}{about}"
-        if entry.orphan == "reactions":
-            return f"{text or '(reaction removed)'} reaction by {self.who(doc)} · {when}{about}"
-        if entry.orphan == "edits":
-            return f"✎ {self.who(doc)} edited a message to: “{text}” · {when}{about}"
-        if entry.orphan == "deletes":
-            return f"🗑 {self.who(doc)} deleted a message · {when}{about}"
-        if entry.orphan == "relays":
-            return f"Teams post by {self.who(doc)}: {text} · {when}{about}"
-        if doc["kind"] == "call" and doc.get("call"):
-            call = doc["call"]
-            detail = ", ".join(f"{k} {v}" for k, v in sorted(call.items()))
-            return f"📞 call {_e(doc.get('type') or '')}: {_e(detail)} · {when}"
-        label = _e(doc["kind"]) + (f" · {_e(doc['type'])}" if doc.get("type") else "")
-        return f"{label} · {self.who(doc)}: {text} · {when}"
+        icon = {"statuses": "✓✓", "reactions": "☺", "edits": "✎", "deletes": "🗑"}.get(
+            entry.orphan or "", "📞" if doc["kind"] == "call" else ""
+        )
+        if entry.orphan == "statuses" and doc.get("status") in ("failed", "sent"):
+            icon = '<span class="st failed">✗</span>' if doc["status"] == "failed" else "✓"
+        who = f" · {self.who(doc)}" if doc.get("sender") else ""
+        return f"{icon} {_e(entry.summary())}{who} · {self.when(doc)}".strip()
 
     def participants(self) -> str:
         rows = []

@@ -72,3 +72,11 @@ class MediaCopier:
             return None
         self.copied[sha256] = target
         return target
+
+    def discard(self) -> None:
+        """Remove the copies (for formats that put the media inside their own files)."""
+        media_dir = self.out / MEDIA_DIR
+        if media_dir.exists():
+            for path in media_dir.iterdir():
+                path.unlink()
+            media_dir.rmdir()

@@ -237,9 +237,5 @@ class RsmfWriter:
         return self.ctx.guard(entry, render, fallback)
 
     async def finish(self) -> dict[str, Any]:
-        media_dir = self.ctx.out / "media"
-        if media_dir.exists():
-            for path in media_dir.iterdir():
-                path.unlink()
-            media_dir.rmdir()
+        self.ctx.media.discard()  # the media are inside the files now
         return {"rsmf_files": self.files, "problems": self.problems}

@@ -159,28 +159,7 @@ class SliceBuilder:
         return "unknown"
 
     def body(self, entry: Entry) -> str:
-        doc = entry.doc
-        if entry.is_message:
-            return entry.text or ""
-        text = doc.get("text") or ""
-        about = f" {doc.get('relates_to')} (that message is not in this export)"
-        if entry.orphan == "statuses":
-            return f"Delivery status {doc.get('status')} of message{about}" + (
-                f": {text}" if text else ""
-            )
-        if entry.orphan == "reactions":
-            return f"Reaction {text or '(removed)'} to message{about}"
-        if entry.orphan == "edits":
-            return f"Edit of message{about}; new text: {text}"
-        if entry.orphan == "deletes":
-            return f"Deletion of message{about}"
-        if entry.orphan == "relays":
-            return f"Teams post relaying record{about}: {text}"
-        if doc["kind"] == "call" and doc.get("call"):
-            detail = ", ".join(f"{k} {v}" for k, v in sorted(doc["call"].items()))
-            return f"Call {doc.get('type') or ''}: {detail}".strip()
-        label = doc["kind"] + (f" ({doc['type']})" if doc.get("type") else "")
-        return f"{label}: {text}" if text else label
+        return (entry.text or "") if entry.is_message else entry.summary()
 
     def read_receipts(self, entry: Entry) -> list[dict[str, Any]]:
         out = []

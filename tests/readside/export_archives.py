@@ -262,3 +262,19 @@ async def build_fixture_archive(archive: Archive) -> dict[str, list[str]]:
         await put_doc(archive, doc)
         ids["2026"].append(doc["id"])
     return ids
+
+
+def fixture_archive(root: Path) -> dict[str, list[str]]:
+    """:func:`build_fixture_archive` into a local archive directory."""
+    import asyncio
+
+    from bridge.store.local import LocalStore
+
+    async def build() -> dict[str, list[str]]:
+        archive = Archive(LocalStore(root))
+        try:
+            return await build_fixture_archive(archive)
+        finally:
+            await archive.close()
+
+    return asyncio.run(build())

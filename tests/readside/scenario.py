@@ -35,6 +35,7 @@ from bot.loopback.server import LoopbackServer
 from bot.settings import Settings
 from bridge.governance.registry import Member, UserRegistry
 from bridge.record import Record, rfc3339
+from tests.readside.support import _png
 
 CHANNEL = "19:whatsapp-inbox@thread.tacv2"
 CONTACT = "447700900123"
@@ -48,35 +49,16 @@ FIRST_TEXT = "Hi! Can you *confirm* the **bond** price? <b>not bold</b>"
 EDITED_TEXT = "Hi! Can you confirm the bond price for the 2027 series?"
 
 
-def _sheet_png(width: int = 240, height: int = 150) -> bytes:
-    """A picture of a printed page (a real PNG, so a browser shows it)."""
-    import struct
-    import zlib
-
-    def pixel(x: int, y: int) -> tuple[int, int, int]:
-        if x < 6 or x >= width - 6 or y < 6 or y >= height - 6:
-            return (7, 94, 84)  # a green frame
-        if y % 14 in (0, 1, 2) and 20 <= x < width - (20 + (y * 7) % 60):
-            return (90, 90, 90)  # lines of text
-        return (250, 250, 245)
-
-    rows = b"".join(
-        b"\x00" + bytes(v for x in range(width) for v in pixel(x, y)) for y in range(height)
-    )
-
-    def chunk(tag: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(rows))
-        + chunk(b"IEND", b"")
-    )
+def _page(x: int, y: int, width: int = 240, height: int = 150) -> tuple[int, int, int]:
+    """A printed page: a green frame and lines of text."""
+    if x < 6 or x >= width - 6 or y < 6 or y >= height - 6:
+        return (7, 94, 84)
+    if y % 14 in (0, 1, 2) and 20 <= x < width - (20 + (y * 7) % 60):
+        return (90, 90, 90)
+    return (250, 250, 245)
 
 
-PICTURE = _sheet_png()
+PICTURE = _png(240, 150, _page)
 
 
 @dataclass

@@ -20,7 +20,7 @@ from bridge.index import ArchiveIndex
 from bridge.query import RecordQuery
 from bridge.record import Party, Record
 from bridge.store.local import LocalStore
-from tests.readside.export_archives import build_fixture_archive
+from tests.readside.export_archives import fixture_archive
 from tests.readside.support import cli_env, run_cli
 from tests.whatsapp.fixtures import ANA_CONVERSATION
 
@@ -200,15 +200,7 @@ def test_a_record_a_writer_cannot_render_does_not_stop_the_export(tmp_path, monk
 @pytest.fixture(scope="module")
 def fixture_root(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("same") / "archive"
-
-    async def build():
-        archive = Archive(LocalStore(root))
-        try:
-            await build_fixture_archive(archive)
-        finally:
-            await archive.close()
-
-    asyncio.run(build())
+    fixture_archive(root)
     return root
 
 

@@ -5,7 +5,6 @@ properties."""
 
 from __future__ import annotations
 
-import asyncio
 import email
 import io
 import json
@@ -15,16 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from bridge.archive import Archive
 from bridge.export.manifest import check_export
 from bridge.export.rsmf_check import check_file
-from bridge.store.local import LocalStore
 from tests.readside.export_archives import (
     ANN,
     BSUID_CONVERSATION,
     GROUP_CONVERSATION,
     OUT,
-    build_fixture_archive,
+    fixture_archive,
 )
 from tests.readside.support import cli_env, run_cli
 from tests.readside.test_rsmf_check import schema_errors
@@ -46,15 +43,7 @@ def read_rsmf(path: Path) -> tuple[email.message.EmailMessage, dict, set[str]]:
 def exported(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("rsmf")
     root = tmp / "archive"
-
-    async def build():
-        archive = Archive(LocalStore(root))
-        try:
-            return await build_fixture_archive(archive)
-        finally:
-            await archive.close()
-
-    ids = asyncio.run(build())
+    ids = fixture_archive(root)
     out = tmp / "out"
     with cli_env({"env": {"ARCHIVE_URL": str(root)}}, tmp):
         code, stdout, stderr = run_cli(

@@ -4,7 +4,6 @@ employee message a send carries, else the one before), with display names and st
 
 from __future__ import annotations
 
-import asyncio
 import email
 from email import policy
 from email.utils import getaddresses
@@ -12,11 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from bridge.archive import Archive
 from bridge.export.eml import message_id_for
-from bridge.store.local import LocalStore
 from tests.readside import scenario
-from tests.readside.export_archives import build_fixture_archive
+from tests.readside.export_archives import fixture_archive
 from tests.readside.support import cli_env, run_cli
 
 
@@ -63,15 +60,7 @@ def export_eml(archive_root: Path, tmp: Path, name: str, *extra: str) -> Path:
 def fixture_export(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("eml")
     root = tmp / "archive"
-
-    async def build():
-        archive = Archive(LocalStore(root))
-        try:
-            return await build_fixture_archive(archive)
-        finally:
-            await archive.close()
-
-    ids = asyncio.run(build())
+    ids = fixture_archive(root)
     out = export_eml(root, tmp, "eml", "--business-name", "Contoso Capital")
     return ids, parse_all(out)
 
