@@ -45,6 +45,8 @@ EMPLOYEE = TeamsUser(
 )
 #: 2026-07-01 09:00:00 UTC (10:00 in London).
 T0 = 1782896400
+#: The contact's events the bot posts into Teams: two messages, a reaction, an edit, a deletion.
+RELAYED = 5
 FIRST_TEXT = "Hi! Can you *confirm* the **bond** price? <b>not bold</b>"
 EDITED_TEXT = "Hi! Can you confirm the bond price for the 2027 series?"
 
@@ -299,6 +301,12 @@ async def play(archive_dir: str, live: bool = False) -> Played:
                 lambda r: r.kind == "status" and r.status == "failed", "the failed status"
             )
             await archived(lambda r: r.kind == "delete", "the deletion")
+
+            async def relayed():  # every inbound event shown in Teams (the relay is async)
+                posts = [r for r in await _records(archive) if r.type == "relay"]
+                return len(posts) >= RELAYED
+
+            await until(relayed, "the Teams posts of the contact's five events")
     finally:
         await service.stop()
         await connector.stop()
