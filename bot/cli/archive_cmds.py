@@ -29,7 +29,7 @@ from bot.cli.progress import ProgressBar
 from bridge.archive import Archive
 from bridge.audit import actor_party, audit_record, check_upn, write_audit
 from bridge.errors import RecordNotFound
-from bridge.export import FORMATS, ExportError, export_selection
+from bridge.export import FORMATS, ExportError, ExportOptions, export_selection
 from bridge.hold import HoldRegistry, blobs_of, is_held, set_storage_hold
 from bridge.index import ArchiveIndex, IndexUnusable, iter_selection, read_hits
 from bridge.query import RecordQuery, parse_time_bound
@@ -76,13 +76,24 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     export = commands.add_parser(
         "export",
-        help="export records as EML, HTML or JSONL",
+        help="export records as EML, HTML, JSONL or RSMF",
         description="Export the selected records (none selected: everything) into --out, with a "
-        "manifest (manifest.json, SHA256SUMS) of every file written.",
+        "manifest (manifest.json, SHA256SUMS) of every file written. rsmf: one Relativity Short "
+        "Message Format 2.0 file per conversation and day, each checked once written.",
     )
     add_selection_options(export)
     export.add_argument("--format", required=True, choices=FORMATS)
     export.add_argument("--out", required=True, metavar="DIR", help="a new or empty directory")
+    export.add_argument(
+        "--tz",
+        metavar="ZONE",
+        help="show times in this IANA zone, e.g. Europe/London (default: this machine's zone)",
+    )
+    export.add_argument(
+        "--business-name",
+        metavar="NAME",
+        help="the firm's name, shown for its WhatsApp business number (default: the number)",
+    )
     add_reader_options(export)
     export.set_defaults(func=cmd_export)
 
@@ -352,6 +363,7 @@ def cmd_export(args: argparse.Namespace) -> int:
                 out,
                 actor=actor.to_dict(),
                 progress=bar,
+                options=ExportOptions(tz=args.tz, business_name=args.business_name),
             )
         except ExportError as exc:
             raise CliError(str(exc)) from exc
@@ -391,6 +403,19 @@ def cmd_export(args: argparse.Namespace) -> int:
         print(
             f"WARNING: {len(result.unreadable)} record(s) in the index are missing from the "
             "archive; run 'wabridge archive verify'"
+        )
+    if result.not_rendered:
+        print(
+            f"WARNING: {len(result.not_rendered)} record(s) could not be rendered; copied as "
+            "stored under unrendered/ and listed in the manifest (records_not_rendered)"
+        )
+    if result.rsmf_problems:
+        for problem in result.rsmf_problems:
+            print(f"RSMF check: {problem}", file=sys.stderr)
+        raise CliError(
+            f"{len(result.rsmf_problems)} RSMF problem(s) in the files written (listed above "
+            "and in the manifest under rsmf_problems)",
+            exit_code=1,
         )
     return 0
 

@@ -1,9 +1,13 @@
-"""HTML export: a readable, printable transcript per conversation.
+"""HTML export: a readable, printable transcript per conversation, for a reviewer.
 
-Both sides in the order they happened (inbound on the left, the firm's side on the right), media
-shown (images inline, audio/video playable, documents linked), delivery statuses, reactions,
-edits and deletions as small marks, policy findings and events highlighted. No script, no
-external resource: the files open offline in any browser and print as they look.
+Each event once, in the order it happened (the contact on the left, the firm's side on the
+right): the bot's Teams post of an inbound message and the Cloud API send of an employee's reply
+are folded into the message they carry (:mod:`bridge.export.fold`). Statuses, edits, deletions,
+reactions, policy decisions and failures are marked on the message they concern; a failed send
+is drawn as a failure, never as a tick. Times are shown in the chosen zone with their offset. A
+contact's text is shown literally (HTML escaped, Markdown not interpreted). Media shown (images
+inline, audio/video playable, documents linked). No script, no external resource: the files
+open offline in any browser and print as they look.
 """
 
 from __future__ import annotations
@@ -12,174 +16,317 @@ import html
 from pathlib import Path
 from typing import Any
 
-from bridge.export.media import MEDIA_DIR, MediaCopier
+from bridge.export.context import ExportContext
+from bridge.export.fold import Entry
+from bridge.export.html_style import CSS
+from bridge.export.media import MEDIA_DIR
 from bridge.export.naming import portable_name
+from bridge.export.parties import BUSINESS, CONTACT, EMPLOYEE, Participant, Roster
 
 CONVERSATIONS_DIR = "conversations"
-
-_CSS = """
-body{font:14px/1.4 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;
-  background:#efeae2;color:#111}
-header{background:#075e54;color:#fff;padding:12px 20px}
-header h1{font-size:18px;margin:0}
-header p{margin:2px 0 0;font-size:12px;opacity:.85}
-main{max-width:860px;margin:0 auto;padding:16px}
-.rec{margin:6px 0;display:flex;flex-direction:column}
-.rec.inbound{align-items:flex-start}
-.rec.outbound{align-items:flex-end}
-.rec.internal,.rec.mark{align-items:center}
-.bubble{max-width:70%;padding:6px 10px;border-radius:8px;box-shadow:0 1px .5px rgba(0,0,0,.13);
-  background:#fff;white-space:pre-wrap;word-wrap:break-word}
-.outbound .bubble{background:#d9fdd3}
-.who{font-size:12px;font-weight:600;color:#075e54}
-.meta{font-size:11px;color:#667781;margin-top:2px}
-.mark .note{font-size:12px;color:#54656f;background:#fff8;border-radius:6px;padding:2px 8px}
-.policy .note,.flag{background:#fff3cd;color:#664d03;border:1px solid #ffda6a}
-.error .note{background:#f8d7da;color:#842029;border:1px solid #f5c2c7}
-.flag{display:inline-block;font-size:11px;border-radius:4px;padding:1px 5px;margin-top:3px}
-img.media{max-width:320px;max-height:320px;display:block;border-radius:6px;margin:4px 0}
-.missing{font-style:italic;color:#842029}
-nav a{display:block;padding:4px 0}
-@media print{body{background:#fff}header{background:#fff;color:#000;border-bottom:2px solid #000}
-.bubble{box-shadow:none;border:1px solid #999}.rec{break-inside:avoid}}
-"""
+_NOUN = {"reaction": "reaction", "edit": "edit", "delete": "deletion", "status": "status"}
+INTERNAL_TITLE = "Firm-internal events"
+_e = html.escape
 
 
-def _page(title: str, subtitle: str, body: str) -> str:
+def page(title: str, subtitle: str, body: str) -> str:
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>"
-        f"<header><h1>{html.escape(title)}</h1><p>{html.escape(subtitle)}</p></header>"
+        f"<title>{_e(title)}</title><style>{CSS}</style></head><body>"
+        f"<header><h1>{_e(title)}</h1><p>{_e(subtitle)}</p></header>"
         f"<main>\n{body}\n</main></body></html>\n"
     )
 
 
-def _who(party: dict[str, Any] | None) -> str:
-    if not party:
-        return "unknown"
-    name, ident = party.get("name"), party.get("upn") or party.get("id")
-    return f"{name} ({ident})" if name and ident and name != ident else str(name or ident)
+def conversation_title(roster: Roster, entries: list[Entry]) -> str:
+    if roster.conversation is None:
+        return INTERNAL_TITLE
+    subject = next((e.doc["group"]["subject"] for e in entries if e.doc.get("group")), None)
+    if roster.group:
+        return f"WhatsApp group “{subject or 'unnamed'}”"
+    contacts = " / ".join(p.label for p in roster.contacts) or "unknown contact"
+    business = roster.business.label if roster.business else "the firm"
+    return f"{contacts} ↔ {business}"
 
 
-def _media_html(att: dict[str, Any], path: Path | None) -> str:
-    label = html.escape(att.get("filename") or att.get("mime_type") or "attachment")
-    if path is None:
-        return f'<div class="missing">[media not in the archive: {label}]</div>'
-    src = f"../{MEDIA_DIR}/{html.escape(path.name)}"
-    mime = att.get("mime_type") or ""
-    if mime.startswith("image/"):
-        return f'<img class="media" src="{src}" alt="{label}">'
-    if mime.startswith("audio/"):
-        return f'<audio controls src="{src}"></audio><div>{label}</div>'
-    if mime.startswith("video/"):
-        return f'<video controls class="media" src="{src}"></video>'
-    return f'<div>Attachment: <a href="{src}" download="{label}">{label}</a></div>'
+class Transcript:
+    """Renders the entries of one conversation (pure apart from the media paths given)."""
 
+    def __init__(self, ctx: ExportContext, roster: Roster, media: dict[str, Path | None]) -> None:
+        self.ctx = ctx
+        self.zone = ctx.zone
+        self.roster = roster
+        self.media = media
+        self._day = ""
 
-def render_record(
-    doc: dict[str, Any],
-    media: list[tuple[dict[str, Any], Path | None]],
-    earlier: dict[str, str] | None = None,
-) -> str:
-    """One record as an HTML fragment (pure); ``earlier`` names messages by id and source id,
-    so a status or reaction can say which message it is about."""
-    kind, direction = doc.get("kind"), doc.get("direction")
-    attrs = (
-        f'data-record-id="{html.escape(doc.get("id") or "")}" '
-        f'data-direction="{html.escape(direction or "")}" data-kind="{html.escape(kind or "")}"'
-    )
-    when = html.escape((doc.get("sent_at") or "").replace("T", " ")[:19] + " UTC")
-    text = html.escape(doc.get("text") or "")
-    flags = "".join(
-        f'<div class="flag">⚑ {html.escape(str(f.get("action")))}: '
-        f"{html.escape(str(f.get('rule')))}"
-        f" — {html.escape(str(f.get('reason')))}</div>"
-        for f in doc.get("flags") or []
-    )
-    if kind == "message":
-        platform = "Teams" if doc.get("platform") == "teams" else "WhatsApp"
-        items = "".join(_media_html(att, path) for att, path in media)
-        return (
-            f'<div class="rec {html.escape(direction or "")}" {attrs}><div class="bubble">'
-            f'<div class="who">{html.escape(_who(doc.get("sender")))}</div>{items}'
-            f'<div class="text">{text}</div>{flags}'
-            f'<div class="meta">{when} · {platform} · {html.escape(doc.get("type") or "")}</div>'
-            "</div></div>"
+    # -- pieces ---------------------------------------------------------------------------------
+    def who(self, doc: dict[str, Any]) -> str:
+        person = self.roster.sender(doc)
+        if person is None:
+            party = doc.get("sender") or {}
+            return _e(party.get("name") or party.get("id") or "unknown")
+        via = " · via Teams" if person.role == EMPLOYEE else ""
+        return _e(person.label) + via
+
+    def when(self, doc: dict[str, Any]) -> str:
+        return _e(self.zone.show(doc["sent_at"]))
+
+    def clock(self, doc: dict[str, Any]) -> str:
+        """The time of a mark: the time of day when on the day of its message, else in full."""
+        if self.zone.day(doc["sent_at"]) == self._day:
+            return _e(self.zone.clock(doc["sent_at"]))
+        return self.when(doc)
+
+    def media_html(self, att: dict[str, Any]) -> str:
+        label = _e(att.get("filename") or att.get("mime_type") or "attachment")
+        path = self.media.get(att.get("sha256") or "")
+        if path is None:
+            return f'<div class="missing">[media not in the archive: {label}]</div>'
+        src = f"../{MEDIA_DIR}/{_e(path.name)}"
+        mime = att.get("mime_type") or ""
+        if mime.startswith("image/"):
+            return f'<img class="media" src="{src}" alt="{label}">'
+        if mime.startswith("audio/"):
+            return f'<audio controls src="{src}"></audio><div>{label}</div>'
+        if mime.startswith("video/"):
+            return f'<video controls class="media" src="{src}"></video>'
+        return f'<div>Attachment: <a href="{src}" download="{label}">{label}</a></div>'
+
+    def flags(self, doc: dict[str, Any]) -> str:
+        return "".join(
+            f'<div class="flag">⚑ {_e(f["action"])}: {_e(f["rule"])} — {_e(f["reason"])}</div>'
+            for f in doc["flags"]
         )
-    if kind == "status":
-        note = f"✓ {html.escape(doc.get('status') or '')} · {when}"
-        about = doc.get("relates_to")
-        if about:
-            note += f" · for {html.escape((earlier or {}).get(about) or about)}"
-    elif kind == "reaction":
-        who = html.escape(_who(doc.get("sender")))
-        note = f"{text or '(reaction removed)'} reaction by {who} · {when}"
-    elif kind in ("edit", "delete"):
-        what = "edited to: " + text if kind == "edit" else "deleted a message"
-        note = f"✎ {html.escape(_who(doc.get('sender')))} {what} · {when}"
-    else:
-        note = f"{html.escape(kind or 'event')}: {text} · {when}"
-    return (
-        f'<div class="rec mark {html.escape(kind or "")}" {attrs}>'
-        f'<div class="note">{note}</div>{flags}</div>'
-    )
+
+    def quote(self, entry: Entry) -> str:
+        target = entry.reply_to
+        if target is not None:
+            text = " ".join((target.text or target.doc.get("type") or "").split())
+            text = text[:80] + ("…" if len(text) > 80 else "")
+            return (
+                f'<a class="quote" href="#e-{_e(target.id)}">↩ reply to {self.who(target.doc)}: '
+                f"“{_e(text)}”</a>"
+            )
+        if entry.doc.get("reply_to"):
+            return (
+                '<div class="quote">↩ reply to a message not in this export '
+                f"({_e(entry.doc['reply_to'])})</div>"
+            )
+        return ""
+
+    def delivery(self, entry: Entry) -> str:
+        state, statuses = entry.delivery()
+        parts = []
+        for status in statuses:
+            value = status.get("status") or "?"
+            if value == "failed":
+                continue
+            mark = "✓" if value == "sent" else "✓✓"
+            by = ""
+            if self.roster.group:  # in a group each member reports: say who
+                by = " by " + ", ".join(_e(p.display) for p in self.roster.recipients(status))
+            parts.append(
+                f'<span class="st {_e(value)}">{mark} {_e(value)}{by} {self.clock(status)}</span>'
+            )
+        if entry.sends and not any(s.get("status") == "sent" for s in statuses):
+            parts.insert(0, f'<span class="st sent">✓ sent {self.clock(entry.sends[0])}</span>')
+        for failure in entry.failures + [s for s in statuses if s.get("status") == "failed"]:
+            reason = failure.get("text") or failure.get("type") or "no reason given"
+            label = (
+                "not shown in Teams" if failure.get("type") == "relay_failed" else "not delivered"
+            )
+            parts.append(
+                f'<span class="st failed">✗ {label} ({self.clock(failure)}): {_e(reason)}</span>'
+            )
+        for relay in entry.relays:
+            about = entry.about(relay)
+            what = "" if about is None or about is entry.doc else _NOUN.get(about["kind"], "")
+            parts.append(
+                f'<span class="st relay">{what + " " if what else ""}shown in Teams '
+                f"{self.clock(relay)}</span>"
+            )
+        return (
+            "".join(parts)
+            and f'<div class="delivery" data-delivery="{_e(state or "")}">{"".join(parts)}</div>'
+        )
+
+    def changes(self, entry: Entry) -> str:
+        out = []
+        for edit, previous, _new in entry.edit_history():
+            where = (
+                " in Teams (the WhatsApp copy already sent is unchanged)"
+                if edit["platform"] == "teams"
+                else ""
+            )
+            out.append(
+                f'<div class="edit">✎ edited{where} by {self.who(edit)} at {self.when(edit)}; '
+                f"before: “{_e(previous or '')}”</div>"
+            )
+        for delete in entry.deletes:
+            what = "in Teams" if delete["platform"] == "teams" else "for everyone on WhatsApp"
+            out.append(
+                f'<div class="deleted">🗑 deleted {what} by {self.who(delete)} at '
+                f"{self.when(delete)} (the text above is what was sent)</div>"
+            )
+        for policy in entry.policies:
+            out.append(
+                f'<div class="policy-mark">⛔ {_e(policy.get("type") or "policy")}: '
+                f"{_e(policy.get('text') or '')} · {self.when(policy)}</div>"
+            )
+        return "".join(out)
+
+    def reactions(self, entry: Entry) -> str:
+        chips = []
+        for value, records in entry.reaction_state():
+            names = ", ".join(self.who(r) + " " + self.clock(r) for r in records)
+            chips.append(f'<span class="reaction">{_e(value)} {names}</span>')
+        removed = [r for r in entry.reactions if not r.get("text")]
+        for record in removed:
+            chips.append(
+                f'<span class="reaction removed">reaction removed by {self.who(record)} '
+                f"{self.clock(record)}</span>"
+            )
+        return f'<div class="reactions">{"".join(chips)}</div>' if chips else ""
+
+    # -- entries --------------------------------------------------------------------------------
+    def entry(self, entry: Entry) -> str:
+        doc = entry.doc
+        self._day = self.zone.day(doc["sent_at"])
+        records = " ".join(r["id"] for r in entry.records)
+        state, _ = entry.delivery()
+        attrs = (
+            f'id="e-{_e(entry.id)}" data-record-id="{_e(entry.id)}" data-records="{_e(records)}" '
+            f'data-direction="{_e(doc["direction"])}" data-kind="{_e(doc["kind"])}" '
+            f'data-delivery="{_e(state or "")}" data-edited="{len(entry.edits)}" '
+            f'data-deleted="{"yes" if entry.deletes else "no"}" title="records {_e(records)}"'
+        )
+        if entry.is_message:
+            side = self._side(entry)
+            deleted = " deleted-msg" if entry.deletes else ""
+            platform = "Teams → WhatsApp" if doc["platform"] == "teams" else "WhatsApp"
+            if doc["platform"] == "teams" and not entry.sends and doc["direction"] == "outbound":
+                platform = (
+                    "Teams → WhatsApp (not sent)"
+                    if entry.failures
+                    else "Teams (no WhatsApp send in this export)"
+                )
+            return (
+                f'<div class="rec {side}" {attrs}><div class="bubble{deleted}">'
+                f'<div class="who">{self.who(doc)}</div>{self.quote(entry)}'
+                + "".join(self.media_html(a) for a in entry.attachments)
+                + f'<div class="text">{_e(entry.text or "")}</div>{self.flags(doc)}'
+                + self.changes(entry)
+                + self.reactions(entry)
+                + f'<div class="meta">{self.when(doc)} · {_e(platform)} · {_e(doc.get("type") or "")}'
+                + ("" if not doc.get("imported") else " · imported history")
+                + f"</div>{self.delivery(entry)}</div></div>"
+            )
+        note = self.note(entry)
+        kind = entry.orphan or doc["kind"]
+        return (
+            f'<div class="rec mark {_e(kind)}" {attrs}><div class="note">{note}</div>'
+            f"{self.flags(doc)}{self.changes(entry) if entry.orphan is None else ''}</div>"
+        )
+
+    def _side(self, entry: Entry) -> str:
+        person = self.roster.sender(entry.doc)
+        if person is not None and person.role in (BUSINESS, EMPLOYEE):
+            return "outbound"
+        return "inbound" if entry.doc["direction"] == "inbound" else "outbound"
+
+    def note(self, entry: Entry) -> str:
+        doc = entry.doc
+        icon = {"statuses": "✓✓", "reactions": "☺", "edits": "✎", "deletes": "🗑"}.get(
+            entry.orphan or "", "📞" if doc["kind"] == "call" else ""
+        )
+        if entry.orphan == "statuses" and doc.get("status") in ("failed", "sent"):
+            icon = '<span class="st failed">✗</span>' if doc["status"] == "failed" else "✓"
+        who = f" · {self.who(doc)}" if doc.get("sender") else ""
+        return f"{icon} {_e(entry.summary())}{who} · {self.when(doc)}".strip()
+
+    def participants(self) -> str:
+        rows = []
+        for person in self.roster.participants:
+            if person.role not in (BUSINESS, CONTACT, EMPLOYEE):
+                continue
+            ids = "; ".join(f"{k}: {v}" for k, v in person.identity_lines() if k != "role")
+            rows.append(
+                f"<tr><td>{_e(person.role)}</td><td>{_e(person.display)}</td>"
+                f"<td>{_e(ids)}</td></tr>"
+            )
+        if not rows:
+            return ""
+        return (
+            '<table class="people"><caption>Participants</caption>'
+            "<tr><th>role</th><th>name</th><th>identities</th></tr>" + "".join(rows) + "</table>"
+        )
+
+    def body(self, entries: list[Entry]) -> str:
+        out = [self.participants()]
+        day = None
+        for entry in entries:
+            this_day = self.zone.day(entry.doc["sent_at"])
+            if this_day != day:
+                day = this_day
+                moment = self.zone.at(entry.doc["sent_at"])
+                heading = moment.strftime("%A %-d %B %Y") if moment else this_day
+                out.append(f'<h2 class="day">{_e(heading)}</h2>')
+            out.append(self.ctx.guard(entry, self.entry, self.fallback))
+        return "\n".join(out)
+
+    def fallback(self, entry: Entry) -> str:
+        ids = " ".join(r["id"] for r in entry.records)
+        return (
+            f'<div class="rec mark error" data-record-id="{_e(entry.id)}" data-records="{_e(ids)}">'
+            f'<div class="note">⚠ record {_e(entry.id)} could not be shown here; its stored form '
+            f"is in the export under unrendered/</div></div>"
+        )
 
 
 class HtmlWriter:
-    """Appends each record to its conversation's transcript; writes an index at the end."""
+    """One transcript per conversation under ``conversations/``, and an ``index.html``."""
 
-    def __init__(self, out: Path, media: MediaCopier) -> None:
-        self._out = out
-        self._media = media
-        self._dir = out / CONVERSATIONS_DIR
+    def __init__(self, ctx: ExportContext) -> None:
+        self.ctx = ctx
+        self._dir = ctx.out / CONVERSATIONS_DIR
         self._dir.mkdir(parents=True, exist_ok=True)
-        self._parts = out / ".parts"
-        self._parts.mkdir(exist_ok=True)
-        self._counts: dict[str, int] = {}
-        self._span: dict[str, tuple[str, str]] = {}
-        self._earlier: dict[str, str] = {}
+        self._links: list[str] = []
 
-    async def add(self, doc: dict[str, Any], data: bytes) -> None:
-        conv = doc.get("conversation") or "internal"
-        media = []
-        for att in doc.get("attachments") or []:
-            media.append((att, await self._media.fetch(att.get("sha256"), doc["id"])))
-        part = self._parts / (portable_name(conv) + ".part")
-        with part.open("a", encoding="utf-8") as fh:
-            fh.write(render_record(doc, media, self._earlier) + "\n")
-        if doc.get("kind") == "message":
-            text = " ".join((doc.get("text") or doc.get("type") or "").split())
-            if len(self._earlier) > 200_000:  # bounded memory on huge exports
-                self._earlier.clear()
-            label = f"message “{text[:40]}{'…' if len(text) > 40 else ''}”"
-            for key in (doc.get("id"), doc.get("source_id")):
-                if key:
-                    self._earlier[key] = label
-        self._counts[conv] = self._counts.get(conv, 0) + 1
-        first, _ = self._span.get(conv, (doc.get("sent_at") or "", ""))
-        self._span[conv] = (first, doc.get("sent_at") or "")
+    async def conversation(self, roster: Roster, entries: list[Entry]) -> None:
+        media: dict[str, Path | None] = {}
+        for entry in entries:
+            for att in entry.attachments:
+                path = await self.ctx.media.attachment(att, entry.id)
+                if att.get("sha256"):
+                    media[att["sha256"]] = path
+        transcript = Transcript(self.ctx, roster, media)
+        title = conversation_title(roster, entries)
+        records = sum(len(e.records) for e in entries)
+        first, last = entries[0].doc["sent_at"], entries[-1].doc["sent_at"]
+        span = f"{self.ctx.zone.show(first)} – {self.ctx.zone.show(last)}"
+        where = roster.conversation or "records with no conversation"
+        subtitle = (
+            f"{where} · {len(entries)} event(s) from {records} record(s) · {span} · "
+            f"times in {self.ctx.zone.name}"
+        )
+        name = portable_name(roster.conversation or "internal")
+        target = self._dir / f"{name}.html"
+        target.write_text(page(title, subtitle, transcript.body(entries)), encoding="utf-8")
+        self._links.append(
+            f'<a href="{CONVERSATIONS_DIR}/{_e(name)}.html">{_e(title)}</a> '
+            f'<span class="meta">{_e(subtitle)}</span>'
+        )
 
     async def finish(self) -> dict[str, Any]:
-        links = []
-        for conv in sorted(self._counts):
-            name = portable_name(conv)
-            body = (self._parts / (name + ".part")).read_text(encoding="utf-8")
-            first, last = self._span[conv]
-            title = "Firm-internal events" if conv == "internal" else f"Conversation {conv}"
-            subtitle = f"{self._counts[conv]} record(s), {first} – {last}"
-            (self._dir / f"{name}.html").write_text(_page(title, subtitle, body), encoding="utf-8")
-            (self._parts / (name + ".part")).unlink()
-            links.append(
-                f'<a href="{CONVERSATIONS_DIR}/{html.escape(name)}.html">'
-                f'{html.escape(title)}</a> <span class="meta">{html.escape(subtitle)}</span>'
-            )
-        self._parts.rmdir()
-        (self._out / "index.html").write_text(
-            _page(
+        (self.ctx.out / "index.html").write_text(
+            page(
                 "wabridge export",
-                f"{len(links)} transcript(s)",
-                "<nav>" + "\n".join(links) + "</nav>",
+                f"{len(self._links)} transcript(s) · times in {self.ctx.zone.name}",
+                "<nav>" + "\n".join(self._links) + "</nav>",
             ),
             encoding="utf-8",
         )
-        return {"transcripts": len(links)}
+        return {"transcripts": len(self._links)}
+
+
+__all__ = ["HtmlWriter", "Transcript", "page", "conversation_title", "Participant"]

@@ -3,23 +3,32 @@ with their media files beside them."""
 
 from __future__ import annotations
 
-from pathlib import Path
+import json
 from typing import Any
 
-from bridge.export.media import MediaCopier
+from bridge.export.context import ExportContext
+from bridge.export.shape import BadRecord, clean_doc
 
 RECORDS_FILE = "records.jsonl"
 
 
 class JsonlWriter:
-    def __init__(self, out: Path, media: MediaCopier) -> None:
-        self._media = media
-        self._fh = (out / RECORDS_FILE).open("wb")
+    def __init__(self, ctx: ExportContext) -> None:
+        self.ctx = ctx
+        self._fh = (ctx.out / RECORDS_FILE).open("wb")
 
-    async def add(self, doc: dict[str, Any], data: bytes) -> None:
+    async def add(self, record_id: str, data: bytes) -> None:
+        if b"\n" in data or b"\r" in data:
+            # Not canonical JSON (which has no line break): it would break the line format.
+            self.ctx.failed([record_id], "the stored record contains a line break")
+            return
         self._fh.write(data + b"\n")
-        for att in doc.get("attachments") or []:
-            await self._media.fetch(att.get("sha256"), doc["id"])
+        try:
+            doc = clean_doc(json.loads(data))
+        except (ValueError, BadRecord):
+            return  # written as stored; it names no media that could be read
+        for att in doc["attachments"]:
+            await self.ctx.media.attachment(att, doc["id"])
 
     async def finish(self) -> dict[str, Any]:
         self._fh.close()

@@ -24,6 +24,19 @@ class MediaCopier:
     copied: dict[str, Path] = field(default_factory=dict)
     missing: dict[str, list[str]] = field(default_factory=dict)  # sha256 -> record ids
     altered: dict[str, list[str]] = field(default_factory=dict)
+    #: Attachments the record names by no hash (so no bytes can be looked up): record ids.
+    unhashed: dict[str, list[str]] = field(default_factory=dict)
+
+    async def attachment(self, att: dict, record_id: str) -> Path | None:
+        """The exported file of one attachment of a record (see :meth:`fetch`); one that the
+        record names by no hash is noted under ``unhashed`` by its media id or file name."""
+        if att.get("sha256"):
+            return await self.fetch(att["sha256"], record_id)
+        label = att.get("media_id") or att.get("filename") or "unnamed attachment"
+        ids = self.unhashed.setdefault(str(label), [])
+        if record_id not in ids:
+            ids.append(record_id)
+        return None
 
     async def fetch(self, sha256: str | None, record_id: str) -> Path | None:
         """The exported file of this media, or None (recorded as missing/altered) if unavailable."""
@@ -33,7 +46,8 @@ class MediaCopier:
             return self.copied[sha256]
         for problems in (self.missing, self.altered):
             if sha256 in problems:
-                problems[sha256].append(record_id)
+                if record_id not in problems[sha256]:
+                    problems[sha256].append(record_id)
                 return None
         try:
             name = media_blob_name(sha256)
@@ -58,3 +72,11 @@ class MediaCopier:
             return None
         self.copied[sha256] = target
         return target
+
+    def discard(self) -> None:
+        """Remove the copies (for formats that put the media inside their own files)."""
+        media_dir = self.out / MEDIA_DIR
+        if media_dir.exists():
+            for path in media_dir.iterdir():
+                path.unlink()
+            media_dir.rmdir()

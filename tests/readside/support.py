@@ -28,14 +28,14 @@ EMPLOYEE = Party(
 )
 
 
-def _png(width: int = 96, height: int = 64) -> bytes:
-    """A real (small, gradient) PNG, so a browser shows it."""
+def _png(width: int = 96, height: int = 64, pixel=None) -> bytes:
+    """A real PNG, so a browser shows it: a gradient, or ``pixel(x, y) -> (r, g, b)``."""
     import struct
     import zlib
 
+    pixel = pixel or (lambda x, y: (40 + x * 2, 120 + y, 200 - y))
     rows = b"".join(
-        b"\x00" + bytes(v for x in range(width) for v in (40 + x * 2, 120 + y, 200 - y))
-        for y in range(height)
+        b"\x00" + bytes(v for x in range(width) for v in pixel(x, y)) for y in range(height)
     )
 
     def chunk(tag: bytes, data: bytes) -> bytes:

@@ -112,17 +112,25 @@ class _Transcript(HTMLParser):
     def __init__(self) -> None:
         super().__init__()
         self.items: list[tuple[str, str, str]] = []
+        self.records: list[str] = []
 
     def handle_starttag(self, tag, attrs):
         a = dict(attrs)
         if "data-record-id" in a:
             self.items.append((a["data-record-id"], a["data-direction"], a["data-kind"]))
+            self.records += a["data-records"].split()
 
 
 def _transcript_order(html: str) -> list[tuple[str, str, str]]:
     parser = _Transcript()
     parser.feed(html)
     return parser.items
+
+
+def _transcript_records(html: str) -> list[str]:
+    parser = _Transcript()
+    parser.feed(html)
+    return parser.records
 
 
 def test_html_export_shows_both_sides_in_order(tmp_path):
@@ -137,8 +145,11 @@ def test_html_export_shows_both_sides_in_order(tmp_path):
         )
     assert code == 0
     page = out / "conversations" / "wa%3A106540352242922%3A447700900123.html"
-    expected = [(r.id, r.direction, r.kind) for r in records]
+    first, reply, photo, status, policy = records
+    # The read status is shown on the message it reports on, not as an event of its own.
+    expected = [(r.id, r.direction, r.kind) for r in (first, reply, photo, policy)]
     assert _transcript_order(page.read_text()) == expected
+    assert sorted(_transcript_records(page.read_text())) == sorted(r.id for r in records)
     assert {d for _, d, _ in expected} >= {"inbound", "outbound"}
     html = page.read_text()
     assert "Zoë Müller" in html and "Dana Trader" in html and "⚑ flag: promissory" in html
