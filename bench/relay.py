@@ -6,7 +6,7 @@ and Bot Connector stand-ins of ``bot.loopback``, then:
 
 1. *inbound*: ``--contacts`` contacts each send ``--messages`` messages (one signed webhook
    delivery each, all contacts at once): webhook ack latency, and the time from each 200 to the
-   message's post in its Teams thread (p50/p95/max), total throughput, and a check that every
+   message's post in its Teams thread (p50/p95/p99/max), total throughput, and a check that every
    contact got exactly one thread with its messages in order;
 2. *outbound*: one reply per contact in its thread (all at once): the time until the
    ``/api/messages`` call returns, which covers archive, gate and the Cloud API send.
@@ -148,10 +148,13 @@ async def main(args: argparse.Namespace) -> None:
                 f"inbound: {total} messages of {args.contacts} contacts in {elapsed:.2f} s "
                 f"({total / elapsed:.1f} msg/s end to end)"
             )
-            print(f"  webhook ack: p50 {ms(pct(ack_latency, 50))}, p95 {ms(pct(ack_latency, 95))}")
+            print(
+                f"  webhook ack: p50 {ms(pct(ack_latency, 50))}, p95 {ms(pct(ack_latency, 95))}, "
+                f"p99 {ms(pct(ack_latency, 99))}"
+            )
             print(
                 f"  200 -> Teams post: p50 {ms(pct(to_teams, 50))}, p95 {ms(pct(to_teams, 95))}, "
-                f"max {ms(max(to_teams))}"
+                f"p99 {ms(pct(to_teams, 99))}, max {ms(max(to_teams))}"
             )
             print(
                 f"  threads: {len(connector.threads)} for {args.contacts} contacts "
