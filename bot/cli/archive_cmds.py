@@ -20,15 +20,15 @@ from bot.cli.common import CliError, add_archive_option, run_with_archive
 from bot.cli.pending_cmd import add_pending_command
 from bot.cli.progress import ProgressBar
 from bridge.archive import Archive
-from bridge.audit import actor_party, audit_record, check_upn, write_audit
 from bridge.errors import RecordNotFound
-from bridge.export import FORMATS, ExportError, export_selection
-from bridge.hold import HoldRegistry, blobs_of, is_held, set_storage_hold
-from bridge.index import ArchiveIndex, IndexUnusable, iter_selection, read_hits
-from bridge.query import RecordQuery, parse_time_bound
+from bridge.readside.audit import actor_party, audit_record, check_upn, write_audit
+from bridge.readside.export import FORMATS, ExportError, export_selection
+from bridge.readside.hold import HoldRegistry, blobs_of, is_held, set_storage_hold
+from bridge.readside.index import ArchiveIndex, IndexUnusable, iter_selection, read_hits
+from bridge.readside.query import RecordQuery, parse_time_bound
+from bridge.readside.retention import DEFAULT_RETENTION_DAYS, retention_cutoff, retention_report
+from bridge.readside.scan import scan_select
 from bridge.record import KINDS, PLATFORMS, Party
-from bridge.retention import DEFAULT_RETENTION_DAYS, retention_cutoff, retention_report
-from bridge.scan import scan_select
 from bridge.verify import verify_archive
 
 T = TypeVar("T")

@@ -17,7 +17,7 @@ from typing import Any
 from bridge.archive import Archive
 from bridge.errors import ConcurrentUpdate, NotSupportedByBackend
 from bridge.ids import media_blob_name, new_record_id, state_blob_name
-from bridge.query import record_party_keys, wanted_keys
+from bridge.readside.query import record_party_keys, wanted_keys
 from bridge.record import now_rfc3339
 
 REGISTRY = state_blob_name("holds", "registry")

@@ -5,9 +5,9 @@ selects and in what order. It is kept current incrementally: for every ledger se
 remembers how many bytes it has consumed, reads only the lines added since, and indexes the
 records they name. ``rebuild`` makes it again from the records alone (no ledger needed).
 
-Full text is tokenised in Python (:func:`bridge.query.text_tokens`) and SQLite FTS5 only stores
+Full text is tokenised in Python (:func:`bridge.readside.query.text_tokens`) and SQLite FTS5 only stores
 those tokens (``ascii`` tokenizer, which never splits them again), so the index and the pure
-matcher :func:`bridge.query.matches` agree by construction.
+matcher :func:`bridge.readside.query.matches` agree by construction.
 
 Where it lives: ``<archive>/.index/index.sqlite3`` for a local archive (the store never lists
 that directory), a per-archive cache file (``WABRIDGE_INDEX_DIR``, default
@@ -30,7 +30,7 @@ from bridge.archive import Archive
 from bridge.errors import ArchiveUnavailable, RecordNotFound
 from bridge.ids import LEDGER_PREFIX
 from bridge.ledger import ledger_lines, read_ledger_from
-from bridge.query import (
+from bridge.readside.query import (
     RecordQuery,
     query_words,
     record_flag_values,

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from bridge.archive import Archive
-from bridge.hold import Hold, HoldRegistry, is_held
-from bridge.index import ArchiveIndex
-from bridge.query import RecordQuery
+from bridge.readside.hold import Hold, HoldRegistry, is_held
+from bridge.readside.index import ArchiveIndex
+from bridge.readside.query import RecordQuery
 from bridge.record import rfc3339
 
 DEFAULT_RETENTION_DAYS = 7 * 365 + 2  # seven years: SEC 17a-4 / FINRA 4511 keep six

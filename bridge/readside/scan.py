@@ -15,7 +15,7 @@ from datetime import timedelta
 from bridge.archive import Archive
 from bridge.errors import RecordNotFound
 from bridge.ids import RECORDS_PREFIX, safe_component
-from bridge.query import RecordQuery, matches, sort_key
+from bridge.readside.query import RecordQuery, matches, sort_key
 from bridge.record import parse_rfc3339
 
 

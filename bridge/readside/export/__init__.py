@@ -8,13 +8,13 @@ from pathlib import Path
 from typing import Any
 
 from bridge.archive import Archive
-from bridge.export.eml import EmlWriter
-from bridge.export.html import HtmlWriter
-from bridge.export.jsonl import JsonlWriter
-from bridge.export.manifest import write_manifest
-from bridge.export.media import MediaCopier
-from bridge.index import ArchiveIndex, Progress, iter_selection
-from bridge.query import RecordQuery
+from bridge.readside.export.eml import EmlWriter
+from bridge.readside.export.html import HtmlWriter
+from bridge.readside.export.jsonl import JsonlWriter
+from bridge.readside.export.manifest import write_manifest
+from bridge.readside.export.media import MediaCopier
+from bridge.readside.index import ArchiveIndex, Progress, iter_selection
+from bridge.readside.query import RecordQuery
 from bridge.record import now_rfc3339
 
 FORMATS = ("eml", "html", "jsonl")

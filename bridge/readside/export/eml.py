@@ -24,10 +24,10 @@ from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
-from bridge.export.media import MediaCopier
-from bridge.export.naming import portable_name
 from bridge.ids import is_record_id
-from bridge.query import phone_key
+from bridge.readside.export.media import MediaCopier
+from bridge.readside.export.naming import portable_name
+from bridge.readside.query import phone_key
 from bridge.record import parse_rfc3339
 
 MESSAGES_DIR = "messages"

@@ -12,8 +12,8 @@ import html
 from pathlib import Path
 from typing import Any
 
-from bridge.export.media import MEDIA_DIR, MediaCopier
-from bridge.export.naming import portable_name
+from bridge.readside.export.media import MEDIA_DIR, MediaCopier
+from bridge.readside.export.naming import portable_name
 
 CONVERSATIONS_DIR = "conversations"
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from bridge.export.media import MediaCopier
+from bridge.readside.export.media import MediaCopier
 
 RECORDS_FILE = "records.jsonl"
 
