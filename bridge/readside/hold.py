@@ -9,16 +9,16 @@ hold; where it does not (a local directory, Azurite), the application hold still
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from bridge.archive import Archive
-from bridge.errors import ConcurrentUpdate, NotSupportedByBackend
+from bridge.errors import NotSupportedByBackend
 from bridge.ids import media_blob_name, new_record_id, state_blob_name
 from bridge.readside.query import record_party_keys, wanted_keys
 from bridge.record import now_rfc3339
+from bridge.state import DocStore
 
 REGISTRY = state_blob_name("holds", "registry")
 
@@ -61,15 +61,29 @@ def is_held(record: dict[str, Any], holds: Iterable[Hold]) -> bool:
     return any(h.active and h.covers(record) for h in holds)
 
 
+@dataclass(frozen=True)
+class HoldsDoc:
+    """``state/holds/registry.json``: every hold ever set, cleared ones included."""
+
+    holds: tuple[Hold, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"holds": [asdict(h) for h in self.holds]}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> HoldsDoc:
+        return cls(tuple(Hold(**item) for item in data.get("holds") or ()))
+
+
 class HoldRegistry:
     """The holds of one archive, in its store."""
 
     def __init__(self, archive: Archive) -> None:
-        self._store = archive.store
+        self._docs = DocStore(archive.store, HoldsDoc)
 
     async def all(self) -> list[Hold]:
-        doc = await self._store.get_doc(REGISTRY)
-        return _parse(doc.data) if doc else []
+        doc = await self._docs.get(REGISTRY)
+        return list(doc.holds) if doc else []
 
     async def active(self) -> list[Hold]:
         return [h for h in await self.all() if h.active]
@@ -113,21 +127,11 @@ class HoldRegistry:
         await self._update(change)
         return cleared
 
-    async def _update(self, change) -> None:
-        for _ in range(20):
-            doc = await self._store.get_doc(REGISTRY)
-            holds = _parse(doc.data) if doc else []
-            data = json.dumps({"holds": [asdict(h) for h in change(holds)]}, indent=1).encode()
-            try:
-                await self._store.put_doc(REGISTRY, data, etag=doc.etag if doc else None)
-                return
-            except ConcurrentUpdate:
-                continue
-        raise ConcurrentUpdate("the hold registry kept changing; try again")
+    async def _update(self, change: Callable[[list[Hold]], list[Hold]]) -> None:
+        def apply(doc: HoldsDoc | None) -> HoldsDoc:
+            return HoldsDoc(tuple(change(list(doc.holds) if doc else [])))
 
-
-def _parse(data: bytes) -> list[Hold]:
-    return [Hold(**item) for item in json.loads(data).get("holds", [])]
+        await self._docs.update(REGISTRY, apply)
 
 
 @dataclass
