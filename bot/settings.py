@@ -50,6 +50,8 @@ class ArchiveSettings:
     archive_url: str | None = None
     connection_string: str | None = field(default=None, repr=False)
     container: str | None = None
+    #: Where search-index cache files of Azure archives go (``WABRIDGE_INDEX_DIR``).
+    index_dir: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], override_url: str | None = None) -> ArchiveSettings:
@@ -57,6 +59,7 @@ class ArchiveSettings:
             archive_url=override_url or env.get("ARCHIVE_URL") or None,
             connection_string=env.get("AZURE_STORAGE_CONNECTION_STRING") or None,
             container=env.get("ARCHIVE_CONTAINER") or None,
+            index_dir=env.get("WABRIDGE_INDEX_DIR") or None,
         )
 
     def open_store(self):

@@ -4,6 +4,7 @@ An audit record is a firm-internal record (platform ``teams``, direction ``inter
 ``audit``, no conversation): ``type`` names the action, ``sender`` who did it, ``text`` a
 human summary and ``raw`` the structured details (query, how many records, where exported).
 It is written *after* the access it describes, so a search never returns its own audit.
+The record itself is made by :func:`bridge.convert.internal.audit_record`.
 """
 
 from __future__ import annotations
@@ -11,10 +12,9 @@ from __future__ import annotations
 import getpass
 import re
 import socket
-from typing import Any
 
 from bridge.archive import Archive, dedupe_key_for
-from bridge.record import Party, Record, now_rfc3339
+from bridge.record import Party, Record
 
 _UPN_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -37,45 +37,6 @@ def actor_party(upn: str | None) -> Party:
     except (KeyError, OSError):
         user = "unknown"
     return Party(id=f"os:{user}@{socket.gethostname()}", name=user, platform="teams")
-
-
-def audit_record(
-    actor: Party,
-    action: str,
-    *,
-    query: dict[str, Any] | None = None,
-    count: int | None = None,
-    summary: str | None = None,
-    **details: Any,
-) -> Record:
-    """An unsealed audit record of ``action`` (search, show, export, hold-set, …)."""
-    raw: dict[str, Any] = {"action": action, "actor": actor.to_dict()}
-    if query is not None:
-        raw["query"] = query
-    if count is not None:
-        raw["count"] = count
-    raw.update({k: v for k, v in details.items() if v is not None})
-    if summary is None:
-        what = ", ".join(f"{k}={v}" for k, v in sorted((query or {}).items())) or "everything"
-        summary = f"{actor.name or actor.id} ran {action} over {what}"
-        if count is not None:
-            summary += f": {count} record(s)"
-        if details.get("export_path"):
-            summary += f", exported to {details['export_path']}"
-    now = now_rfc3339()
-    return Record(
-        conversation=None,
-        platform="teams",
-        direction="internal",
-        kind="audit",
-        type=action,
-        source_id=None,
-        sent_at=now,
-        captured_at=now,
-        sender=actor,
-        text=summary,
-        raw=raw,
-    )
 
 
 async def write_audit(archive: Archive, record: Record) -> Record:

@@ -98,14 +98,13 @@ class Hit:
     sha256: str
 
 
-def default_index_path(store: Any) -> Path:
-    """Beside a local archive, else a cache file named after the archive."""
+def default_index_path(store: Any, cache_dir: str | os.PathLike[str] | None = None) -> Path:
+    """Beside a local archive, else a cache file named after the archive in ``cache_dir``
+    (``WABRIDGE_INDEX_DIR``; default ``~/.cache/wabridge/index``)."""
     root = getattr(store, "root", None)
     if root is not None:
         return Path(root) / INDEX_DIRNAME / INDEX_FILENAME
-    base = Path(
-        os.environ.get("WABRIDGE_INDEX_DIR") or Path.home() / ".cache" / "wabridge" / "index"
-    )
+    base = Path(cache_dir or Path.home() / ".cache" / "wabridge" / "index")
     digest = hashlib.sha256(str(getattr(store, "description", "")).encode("utf-8")).hexdigest()[:16]
     return base / f"{digest}.sqlite3"
 
@@ -150,10 +149,14 @@ class ArchiveIndex:
 
     @classmethod
     def for_archive(
-        cls, archive: Archive, path: str | os.PathLike[str] | None = None
+        cls,
+        archive: Archive,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        cache_dir: str | os.PathLike[str] | None = None,
     ) -> ArchiveIndex:
         """Open (creating if needed) the index of ``archive``; ``path`` overrides where."""
-        where = Path(path) if path else default_index_path(archive.store)
+        where = Path(path) if path else default_index_path(archive.store, cache_dir)
         return cls(where, str(getattr(archive.store, "description", "")))
 
     def close(self) -> None:
