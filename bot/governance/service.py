@@ -25,12 +25,11 @@ from bot.governance.directory import (
     Directory,
     DirectoryError,
     GraphDirectory,
-    MissingCredentials,
     credential_from_env,
     sync_group,
 )
-from bot.governance.gate import DEFAULT_REGISTRY_TTL, GovernanceGate
-from bot.settings import ConfigError, Settings
+from bot.governance.gate import GovernanceGate
+from bot.settings import Settings
 from bridge.archive import Archive
 from bridge.errors import ArchiveError
 from bridge.governance.policy import load_policy
@@ -42,19 +41,6 @@ GOVERNANCE = web.AppKey("governance", GovernanceGate)
 DEFAULT_SYNC_INTERVAL = 3600.0
 
 
-def _seconds(settings: Settings, name: str, default: float, minimum: float) -> float:
-    raw = settings.extra.get(name)
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be a number of seconds, not {raw!r}") from None
-    if value < minimum:
-        raise ConfigError(f"{name} must be at least {minimum:g} seconds, not {raw}")
-    return value
-
-
 def build_gate(settings: Settings, archive: Archive) -> GovernanceGate:
     """The gate for ``settings``; raises ``PolicyError`` (naming line or rule) on a bad policy."""
     policy = load_policy(settings.policy_file) if settings.policy_file else None
@@ -64,8 +50,7 @@ def build_gate(settings: Settings, archive: Archive) -> GovernanceGate:
     else:
         log.info("WhatsApp policy version %s from %s: %d lexicon rule(s)",
                  policy.version, policy.source, len(policy.rules))
-    ttl = _seconds(settings, "WABRIDGE_REGISTRY_CACHE_SECONDS", DEFAULT_REGISTRY_TTL, 0)
-    return GovernanceGate(archive, policy, registry_ttl=ttl)
+    return GovernanceGate(archive, policy, registry_ttl=settings.governance.registry_cache_seconds)
 
 
 def install_governance(
@@ -74,18 +59,17 @@ def install_governance(
     """Build the gate into ``app`` (``app[GOVERNANCE]``) and start the scheduled sync if set."""
     gate = build_gate(settings, archive)
     app[GOVERNANCE] = gate
-    group = settings.extra.get("WABRIDGE_USERS_SYNC_GROUP")
+    group = settings.governance.sync_group
     if group:
-        interval = _seconds(settings, "WABRIDGE_USERS_SYNC_INTERVAL", DEFAULT_SYNC_INTERVAL, 60)
-        managed = settings.extra.get("WABRIDGE_USERS_SYNC_MANAGED_IDENTITY") == "1"
-        try:
-            credential_from_env(settings.extra, managed_identity=managed)  # fail early, naming
-        except MissingCredentials as exc:
-            raise ConfigError(f"WABRIDGE_USERS_SYNC_GROUP is set but the {exc}") from None
+        interval = settings.governance.sync_interval
+        creds = settings.governance.credentials
 
         def directory() -> Directory:
-            return GraphDirectory(credential_from_env(settings.extra, managed_identity=managed),
-                                  base_url=settings.ms_graph_url)
+            credential = credential_from_env(
+                {}, tenant_id=creds.tenant_id, client_id=creds.client_id,
+                client_secret=creds.client_secret, managed_identity=creds.managed_identity,
+            )
+            return GraphDirectory(credential, base_url=settings.ms_graph_url)
 
         async def scheduled(app: web.Application) -> AsyncIterator[None]:
             stop = asyncio.Event()

@@ -48,14 +48,11 @@ def install_relay(
     """Add ``POST /api/messages``, ``GET /api/media/{sha256}``, the inbound listener and the
     relay worker to ``app``. The outbound gate is read from ``app[gate_key]`` at each use, so
     governance may set it after this call."""
-    extra = settings.extra or {}
     try:
-        templates = load_templates(extra.get("WABRIDGE_TEMPLATES_FILE"))
+        templates = load_templates(settings.relay.templates_file)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
-    public_url = (
-        extra.get("WABRIDGE_PUBLIC_URL") or f"http://{_public_host(settings.host)}:{settings.port}"
-    )
+    public_url = settings.public_url()
     adapter = create_adapter(settings)
 
     def make_sender(where: dict[str, Any]) -> BotConnectorSender:
@@ -82,9 +79,9 @@ def install_relay(
         make_sender,
         links,
         lambda: templates,
-        poll_interval=float(extra.get("WABRIDGE_RELAY_POLL_SECONDS") or 2.0),
+        poll_interval=settings.relay.poll_seconds,
     )
-    retry = float(extra.get("WABRIDGE_SEND_RETRY_SECONDS") or 1.0)
+    retry = settings.relay.send_retry_seconds
     outbound = OutboundRelay(
         archive,
         whatsapp=whatsapp,
@@ -135,6 +132,3 @@ async def _bot_token(settings: Settings) -> str | None:
     )
     return await asyncio.to_thread(credentials.get_access_token)
 
-
-def _public_host(host: str) -> str:
-    return "localhost" if host in ("0.0.0.0", "", "::") else host

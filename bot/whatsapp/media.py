@@ -16,9 +16,9 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from bot.ports import WhatsAppSendError
+from bot.settings import MediaSettings
 from bot.whatsapp.client import CloudApiClient
 from bridge.archive import Archive, MediaMismatch
 from bridge.errors import ArchiveError, ConcurrentUpdate
@@ -30,8 +30,6 @@ log = logging.getLogger("wabridge.media")
 
 PENDING_DIR = "media-pending"
 PENDING_PREFIX = f"{STATE_PREFIX}{PENDING_DIR}/"
-#: How long a worker owns a pending item while fetching it (another instance skips it).
-LEASE = timedelta(minutes=10)
 
 
 @dataclass(frozen=True)
@@ -81,35 +79,6 @@ def media_to_fetch(records: Iterable[Record]) -> list[PendingMedia]:
             )
             found.setdefault(item.doc_name, item)
     return list(found.values())
-
-
-@dataclass
-class MediaSettings:
-    """Timing of media capture (seconds)."""
-
-    quick_budget: float = 2.0
-    retry_base: float = 5.0
-    retry_cap: float = 3600.0
-    poll_interval: float = 5.0
-    #: How long an attempt holds its item: an instance that dies mid-fetch (crash, SIGKILL)
-    #: leaves the item to the others, or to its own restart, once this has passed.
-    lease: float = LEASE.total_seconds()
-
-    @classmethod
-    def from_env(cls, env: dict[str, str] | Any) -> MediaSettings:
-        def num(name: str, default: float) -> float:
-            try:
-                return max(0.0, float(env.get(name) or default))
-            except (TypeError, ValueError):
-                return default
-
-        return cls(
-            quick_budget=num("WABRIDGE_MEDIA_QUICK_SECONDS", cls.quick_budget),
-            retry_base=num("WABRIDGE_MEDIA_RETRY_SECONDS", cls.retry_base),
-            retry_cap=num("WABRIDGE_MEDIA_RETRY_CAP_SECONDS", cls.retry_cap),
-            poll_interval=num("WABRIDGE_MEDIA_POLL_SECONDS", cls.poll_interval),
-            lease=num("WABRIDGE_MEDIA_LEASE_SECONDS", cls.lease),
-        )
 
 
 @dataclass

@@ -16,7 +16,6 @@ import json
 import logging
 import math
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -24,7 +23,7 @@ from aiohttp import web
 from bot.app import ARCHIVE, INBOUND_LISTENERS, MAX_BODY, OUTBOUND_GATE, SETTINGS
 from bot.governance.inbound import flag_items
 from bot.whatsapp.client import CloudApiClient
-from bot.whatsapp.media import MediaCapture, MediaSettings
+from bot.whatsapp.media import MediaCapture
 from bridge.convert.whatsapp import convert_delivery
 from bridge.errors import ArchiveError
 from bridge.record import now_rfc3339
@@ -54,13 +53,6 @@ class Admission:
     limit: int = MAX_INFLIGHT
     active: int = 0
 
-    @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> Admission:
-        try:
-            return cls(max(1, int(env.get("WABRIDGE_MAX_INFLIGHT_DELIVERIES") or MAX_INFLIGHT)))
-        except ValueError:
-            return cls()
-
 
 ADMISSION = web.AppKey("webhook_admission", Admission)
 
@@ -70,9 +62,9 @@ def setup_whatsapp(app: web.Application) -> None:
     settings = app[SETTINGS]
     app[WHATSAPP_CLIENT] = CloudApiClient.from_settings(settings)
     app[MEDIA_CAPTURE] = MediaCapture(
-        app[ARCHIVE], app[WHATSAPP_CLIENT], MediaSettings.from_env(settings.extra)
+        app[ARCHIVE], app[WHATSAPP_CLIENT], settings.media
     )
-    app[ADMISSION] = Admission.from_env(settings.extra)
+    app[ADMISSION] = Admission(settings.webhook.max_inflight)
     app.router.add_get("/api/whatsapp", handle_verify)
     app.router.add_post("/api/whatsapp", handle_delivery)
 

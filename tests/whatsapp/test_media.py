@@ -6,8 +6,11 @@ import asyncio
 import hashlib
 import json
 
+import pytest
+
 from bot.cli import main
-from bot.whatsapp.media import PENDING_PREFIX, MediaCapture, MediaSettings, PendingMedia
+from bot.settings import ConfigError, Env, MediaSettings
+from bot.whatsapp.media import PENDING_PREFIX, MediaCapture, PendingMedia
 from bot.whatsapp.webhook import MEDIA_CAPTURE
 from bridge.verify import verify_archive
 from tests.fakes.meta_graph import delivery
@@ -132,12 +135,13 @@ async def test_one_pending_item_per_media(service) -> None:
 
 
 def test_media_settings_from_env() -> None:
-    settings = MediaSettings.from_env(
-        {"WABRIDGE_MEDIA_QUICK_SECONDS": "0.5", "WABRIDGE_MEDIA_RETRY_SECONDS": "bogus"}
-    )
+    settings = MediaSettings.from_env(Env({"WABRIDGE_MEDIA_QUICK_SECONDS": "0.5"}))
     assert settings.quick_budget == 0.5 and settings.retry_base == MediaSettings.retry_base
     assert settings.lease == 600
-    assert MediaSettings.from_env({"WABRIDGE_MEDIA_LEASE_SECONDS": "2"}).lease == 2
+    assert MediaSettings.from_env(Env({"WABRIDGE_MEDIA_LEASE_SECONDS": "2"})).lease == 2
+    for bad in ("bogus", "-1", "nan"):
+        with pytest.raises(ConfigError, match="WABRIDGE_MEDIA_RETRY_SECONDS"):
+            MediaSettings.from_env(Env({"WABRIDGE_MEDIA_RETRY_SECONDS": bad}))
 
 
 async def test_large_media_is_streamed_not_held_in_memory(tmp_path, meta_graph) -> None:
