@@ -88,9 +88,12 @@ class LeaseKeeper(Generic[D]):
     def holds(self, doc: Any) -> bool:
         return doc is not None and self.lease_of(doc).held_by(self.owner, self._clock())
 
-    async def take(self, name: str, *, attempts: int = 3) -> D | None:
+    async def take(
+        self, name: str, *, attempts: int = 3, eligible: Callable[[D], bool] | None = None
+    ) -> D | None:
         """The document with this owner's lease in it, or None when another owner holds it
-        (or the update kept losing races, or there is no document to take)."""
+        (or the update kept losing races, or there is no document to take, or ``eligible``
+        says the document may not be taken now)."""
         now = self._clock()
 
         def take(doc: Any) -> Any:
@@ -98,6 +101,8 @@ class LeaseKeeper(Generic[D]):
                 if self._create is None:
                     return None
                 doc = self._create()
+            if eligible is not None and not eligible(doc):
+                return None
             if not self.lease_of(doc).free_for(self.owner, now):
                 return None
             return dataclasses.replace(doc, **{self.attr: Lease.taken(self.owner, self.seconds, now)})
@@ -132,10 +137,16 @@ class LeaseKeeper(Generic[D]):
 
     async def release(self, name: str) -> None:
         """Give the lease up so that another owner may take it at once. Best effort: on storage
-        trouble the lease simply lapses."""
+        trouble the lease simply lapses.
+
+        Where documents may be created (``create``), a missing one is written free: a take of
+        this owner still on its way (cancelled, landing later) then finds a document and fails
+        instead of creating one holding the lease."""
 
         def release(doc: Any) -> Any:
-            if doc is None or self.lease_of(doc).owner != self.owner:
+            if doc is None:
+                return None if self._create is None else self._create()
+            if self.lease_of(doc).owner != self.owner:
                 return None
             return dataclasses.replace(doc, **{self.attr: Lease()})
 

@@ -116,3 +116,22 @@ async def test_a_lease_kept_under_another_attribute(store) -> None:
     doc = await keeper.take(NAME)
     assert doc is not None and keeper.holds(doc)
     assert (await store.get_doc(NAME)).data.startswith(b'{"claim":"t1","claimed_until":')
+
+
+async def test_a_take_may_be_refused_by_the_document_itself(store) -> None:
+    docs = DocStore(store, Queue)
+    await docs.put(NAME, Queue(("done",)))
+    keeper = LeaseKeeper(docs, "a", 60)
+    assert await keeper.take(NAME, eligible=lambda q: not q.items) is None
+    assert (await docs.get(NAME)).lease == Lease()
+    assert await keeper.take(NAME, eligible=lambda q: bool(q.items)) is not None
+
+
+async def test_releasing_where_documents_may_be_created_leaves_a_free_one(store) -> None:
+    """A take still on its way (cancelled, landing later) must then fail, not create one."""
+    docs = DocStore(store, Queue)
+    await LeaseKeeper(docs, "a", 60, create=Queue).release(NAME)
+    assert await docs.get(NAME) == Queue()
+    assert await docs.create(NAME, Queue(lease=Lease("a", 10**12))) is False
+    await LeaseKeeper(docs, "b", 60).release("state/test/other.json")
+    assert await docs.get("state/test/other.json") is None
