@@ -32,11 +32,11 @@ import aiohttp
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bot.app import ARCHIVE, create_app  # noqa: E402
+from bot.app import SERVICE, create_app  # noqa: E402
 from bot.loopback.connector import FakeBotConnector, TeamsUser, post_activity  # noqa: E402
-from bot.loopback.meta_graph import MetaGraphFake, post_webhook, text_delivery  # noqa: E402
+from bot.loopback.deliveries import post_webhook, text_delivery  # noqa: E402
+from bot.loopback.meta_graph import MetaGraphFake  # noqa: E402
 from bot.loopback.server import LoopbackServer  # noqa: E402
-from bot.relay.docs import read_json, teams_thread_doc  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 from bridge.governance.registry import Member, UserRegistry  # noqa: E402
 
@@ -55,10 +55,10 @@ def ms(value: float) -> str:
     return f"{value * 1000:.0f} ms"
 
 
-async def until_mapped(archive, thread: str) -> None:
+async def until_mapped(service, thread: str) -> None:
     """The relay records a thread a moment after posting it; replies need that record."""
     for _ in range(1000):
-        if await read_json(archive.store, teams_thread_doc(thread)):
+        if await service.threads.of_teams_thread(thread):
             return
         await asyncio.sleep(0.02)
     raise RuntimeError(f"thread {thread} was never recorded")
@@ -87,7 +87,7 @@ async def main(args: argparse.Namespace) -> None:
     for _ in range(args.instances):
         app = create_app(Settings.from_env(env))
         services.append((app, await LoopbackServer(app).start()))
-    archive = services[0][0][ARCHIVE]
+    archive = services[0][0][SERVICE].archive
     print(f"archive: {archive.store.description}; instances: {args.instances}")
     try:
         async with aiohttp.ClientSession() as http:
@@ -162,7 +162,7 @@ async def main(args: argparse.Namespace) -> None:
             )
 
             for thread in connector.threads:
-                await until_mapped(archive, thread)
+                await until_mapped(services[0][0][SERVICE], thread)
             reply_latency: list[float] = []
 
             async def reply(thread: str) -> None:

@@ -3,8 +3,10 @@
 Meta's media ids expire after 7 days, so the bytes are fetched as soon as a record names them:
 first within a short budget before the webhook's 200, and otherwise from a durable pending list
 (one document per media under ``state/media-pending/``) that a worker retries with backoff and
-that survives restarts. Bytes are streamed from the Graph API into the archive, checked against
-the sha256 the webhook announced, and stored once under it (``media/ab/<sha256>``).
+that survives restarts. Bytes are streamed from the Graph API (a :class:`bot.ports.MediaFetcher`)
+into the archive, checked against the sha256 the webhook announced, and stored once under it
+(``media/ab/<sha256>``). A worker holds an item under a lease while it fetches it, so that two
+instances do not fetch one item at once, and one that dies holds it no longer than the lease.
 """
 
 from __future__ import annotations
@@ -13,17 +15,20 @@ import asyncio
 import contextlib
 import json
 import logging
+import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from bot.ports import WhatsAppSendError
+from bot.ports import MediaFetcher, WhatsAppSendError
 from bot.settings import MediaSettings
-from bot.whatsapp.client import CloudApiClient
 from bridge.archive import Archive, MediaMismatch
-from bridge.errors import ArchiveError, ConcurrentUpdate
+from bridge.convert.internal import media_fetched_record
+from bridge.errors import ArchiveError
 from bridge.ids import STATE_PREFIX, event_key, media_blob_name, state_blob_name
 from bridge.record import Attachment, Record, now_rfc3339, parse_rfc3339, rfc3339
+from bridge.state import DocStore, Lease, LeaseKeeper, UnreadableDoc
 from bridge.store.base import ArchiveStore
 
 log = logging.getLogger("wabridge.media")
@@ -34,7 +39,10 @@ PENDING_PREFIX = f"{STATE_PREFIX}{PENDING_DIR}/"
 
 @dataclass(frozen=True)
 class PendingMedia:
-    """One media item still to fetch, as kept in ``state/media-pending/<sha256>.json``."""
+    """One media item still to fetch, as kept in ``state/media-pending/<sha256>.json``.
+
+    The lease is kept as ``lease_until`` (RFC 3339, as earlier versions read it) and
+    ``lease_owner``."""
 
     sha256: str | None
     media_id: str
@@ -46,21 +54,39 @@ class PendingMedia:
     attempts: int = 0
     next_attempt_at: str = ""
     last_error: str | None = None
-    lease_until: str | None = None
     mismatches: int = 0
+    lease: Lease = field(default_factory=Lease, compare=False)
 
     @property
     def doc_name(self) -> str:
         return pending_doc_name(self.sha256, self.media_id)
 
+    def due(self, now: datetime) -> bool:
+        return not self.next_attempt_at or parse_rfc3339(self.next_attempt_at) <= now
+
     def to_json(self) -> bytes:
-        return json.dumps(asdict(self), sort_keys=True).encode("utf-8")
+        """The item as ``archive pending --json`` prints it."""
+        data = self.to_dict()
+        data.pop("lease_owner")
+        return json.dumps(data, sort_keys=True).encode("utf-8")
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "lease"}
+        held = self.lease.owner is not None
+        out["lease_until"] = rfc3339(datetime.fromtimestamp(self.lease.until, UTC)) if held else None
+        out["lease_owner"] = self.lease.owner
+        return out
 
     @classmethod
-    def from_json(cls, data: bytes) -> PendingMedia:
-        raw = json.loads(data)
-        known = {f for f in cls.__dataclass_fields__}
-        return cls(**{k: v for k, v in raw.items() if k in known})
+    def from_dict(cls, data: dict[str, Any]) -> PendingMedia:
+        known = {f.name for f in fields(cls)} - {"lease"}
+        until = data.get("lease_until")
+        lease = (
+            Lease(str(data.get("lease_owner") or "unknown"), parse_rfc3339(until).timestamp())
+            if until
+            else Lease()
+        )
+        return cls(**{k: v for k, v in data.items() if k in known}, lease=lease)
 
 
 def pending_doc_name(sha256: str | None, media_id: str) -> str:
@@ -81,16 +107,19 @@ def media_to_fetch(records: Iterable[Record]) -> list[PendingMedia]:
     return list(found.values())
 
 
-@dataclass
 class MediaCapture:
     """Fetches media into the archive and keeps the durable pending list."""
 
-    archive: Archive
-    client: CloudApiClient
-    settings: MediaSettings = field(default_factory=MediaSettings)
-    _wake: asyncio.Event = field(default_factory=asyncio.Event)
-    _task: asyncio.Task[None] | None = None
-    _stopping: bool = False
+    def __init__(
+        self, archive: Archive, fetcher: MediaFetcher, settings: MediaSettings | None = None
+    ) -> None:
+        self.archive = archive
+        self.fetcher = fetcher
+        self.settings = settings or MediaSettings()
+        self._docs = DocStore(archive.store, PendingMedia)
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     # -- one attempt --------------------------------------------------------------------------
     async def fetch(self, item: PendingMedia) -> tuple[str, int] | None:
@@ -101,9 +130,9 @@ class MediaCapture:
         """
         if item.sha256 and await self.archive.has_media(item.sha256):
             return None
-        info = await self.client.media_info(item.media_id)
+        info = await self.fetcher.media_info(item.media_id)
         mime_type = item.mime_type or info.mime_type or "application/octet-stream"
-        chunks = self.client.stream_media(info.url)
+        chunks = self.fetcher.stream_media(info.url)
         try:
             sha, size = await self.archive.put_media_stream(
                 chunks, expected_sha256=item.sha256, mime_type=mime_type
@@ -111,28 +140,18 @@ class MediaCapture:
         finally:
             await chunks.aclose()
         if item.sha256 is None:
-            await self._link_unannounced(item, sha, size, mime_type)
+            # The webhook named no hash: record which bytes the media id turned out to be.
+            attachment = Attachment(
+                sha, mime_type, size, blob=media_blob_name(sha), media_id=item.media_id
+            )
+            record = media_fetched_record(
+                media_id=item.media_id,
+                attachment=attachment,
+                record_id=item.record_id,
+                conversation=item.conversation,
+            )
+            await self.archive.put(record, event_key("whatsapp", "media", item.media_id, sha))
         return sha, size
-
-    async def _link_unannounced(self, item: PendingMedia, sha: str, size: int, mime: str) -> None:
-        """The webhook named no hash: record which bytes the media id turned out to be."""
-        record = Record(
-            conversation=item.conversation,
-            platform="whatsapp",
-            direction="internal",
-            kind="system",
-            type="media",
-            source_id=None,
-            sent_at=now_rfc3339(),
-            captured_at="",
-            sender=None,
-            text=f"media {item.media_id} fetched (the webhook gave no hash)",
-            attachments=(
-                Attachment(sha, mime, size, blob=media_blob_name(sha), media_id=item.media_id),
-            ),
-            relates_to=item.record_id,
-        )
-        await self.archive.put(record, event_key("whatsapp", "media", item.media_id, sha))
 
     # -- at webhook time ----------------------------------------------------------------------
     async def capture(self, records: Sequence[Record]) -> None:
@@ -151,15 +170,10 @@ class MediaCapture:
             return
         now = now_rfc3339()
         for item, error in left:
-            await self._create_pending(
-                replace(
-                    item,
-                    created_at=now,
-                    attempts=1,
-                    next_attempt_at=now,
-                    last_error=error,
-                )
+            pending = replace(
+                item, created_at=now, attempts=1, next_attempt_at=now, last_error=error
             )
+            await self.create_pending(pending)
         self._wake.set()
 
     async def _quick(self, item: PendingMedia) -> str | None:
@@ -175,16 +189,16 @@ class MediaCapture:
             return _describe(exc)
         return None
 
-    async def _create_pending(self, item: PendingMedia) -> None:
-        try:
-            await self.archive.store.put_doc(item.doc_name, item.to_json(), etag=None)
-        except ConcurrentUpdate:
-            pass  # already pending (a redelivery, or the same media in another message)
+    async def create_pending(self, item: PendingMedia) -> None:
+        """Keep ``item`` pending (unless it already is: a redelivery, or the same media in
+        another message)."""
+        await self._docs.create(item.doc_name, item)
 
     # -- the worker -----------------------------------------------------------------------------
     def start(self) -> None:
         """Run the worker in the background (resumes every pending item at start-up)."""
         if self._task is None or self._task.done():
+            self._stopping = False
             self._task = asyncio.create_task(self._run(), name="wabridge-media-worker")
 
     async def stop(self) -> None:
@@ -203,7 +217,6 @@ class MediaCapture:
             task.result()
 
     async def _run(self) -> None:
-        self._stopping = False
         while not self._stopping:
             try:
                 await self.process_due()
@@ -226,74 +239,75 @@ class MediaCapture:
         """One pass over the pending list: attempt every item that is due. Returns how many
         were stored."""
         stored = 0
-        async for info in self.archive.store.list(PENDING_PREFIX):
-            if await self._attempt(info.name, now or datetime.now(UTC)):
+        for name in await self._docs.names(PENDING_PREFIX):
+            if await self._attempt(name, now or datetime.now(UTC)):
                 stored += 1
         return stored
 
     async def _attempt(self, name: str, now: datetime) -> bool:
-        store = self.archive.store
-        doc = await store.get_doc(name)
-        if doc is None:
-            return False
+        keeper = LeaseKeeper(
+            self._docs, uuid.uuid4().hex, self.settings.lease, clock=lambda: now.timestamp()
+        )
         try:
-            item = PendingMedia.from_json(doc.data)
-        except (ValueError, TypeError):
+            item = await keeper.take(name, eligible=lambda i: i.due(now), attempts=1)
+        except UnreadableDoc:
             log.warning("media worker: unreadable pending document %s", name)
             return False
-        if item.next_attempt_at and parse_rfc3339(item.next_attempt_at) > now:
-            return False
-        if item.lease_until and parse_rfc3339(item.lease_until) > now:
-            return False
-        lease = timedelta(seconds=self.settings.lease)
-        leased = replace(item, lease_until=rfc3339(now + lease))
-        try:
-            etag = await store.put_doc(name, leased.to_json(), etag=doc.etag)
-        except ConcurrentUpdate:
-            return False  # another instance took it
+        if item is None:
+            return False  # not due, another instance holds it, or gone
         try:
             await self.fetch(item)
         except asyncio.CancelledError:
             # Shutting down mid-fetch: release the lease so that the next start resumes at once.
             with contextlib.suppress(Exception):
-                await asyncio.shield(store.put_doc(name, item.to_json(), etag=etag))
+                await asyncio.shield(keeper.release(name))
             raise
         except (WhatsAppSendError, MediaMismatch, ArchiveError, OSError) as exc:
-            attempts = item.attempts + 1
-            backoff = self.settings.retry_base * 2 ** min(attempts - 1, 20)
-            delay = min(self.settings.retry_cap, backoff)
-            failed = replace(
-                item,
-                attempts=attempts,
-                lease_until=None,
-                last_error=_describe(exc),
-                next_attempt_at=rfc3339(datetime.now(UTC) + timedelta(seconds=delay)),
-                mismatches=item.mismatches + isinstance(exc, MediaMismatch),
-            )
-            log.warning(
-                "media %s (media id %s): attempt %d failed: %s; next in %.0f s",
-                item.sha256,
-                item.media_id,
-                attempts,
-                failed.last_error,
-                delay,
-            )
-            with contextlib.suppress(ConcurrentUpdate):
-                await store.put_doc(name, failed.to_json(), etag=etag)
+            await self._failed(name, item, keeper.owner, exc)
             return False
-        await store.delete_doc(name, etag=etag)
+        await self._docs.delete_if(name, lambda current: current.lease.owner == keeper.owner)
         log.info("media %s stored after %d attempt(s)", item.sha256, item.attempts + 1)
         return True
+
+    async def _failed(self, name: str, item: PendingMedia, owner: str, exc: Exception) -> None:
+        attempts = item.attempts + 1
+        backoff = self.settings.retry_base * 2 ** min(attempts - 1, 20)
+        delay = min(self.settings.retry_cap, backoff)
+        error = _describe(exc)
+        log.warning(
+            "media %s (media id %s): attempt %d failed: %s; next in %.0f s",
+            item.sha256,
+            item.media_id,
+            attempts,
+            error,
+            delay,
+        )
+
+        def record_failure(current: PendingMedia | None) -> PendingMedia | None:
+            if current is None or current.lease.owner != owner:
+                return None
+            return replace(
+                current,
+                attempts=attempts,
+                lease=Lease(),
+                last_error=error,
+                next_attempt_at=rfc3339(datetime.now(UTC) + timedelta(seconds=delay)),
+                mismatches=current.mismatches + isinstance(exc, MediaMismatch),
+            )
+
+        with contextlib.suppress(ArchiveError):
+            await self._docs.update(name, record_failure, attempts=3)
 
 
 async def list_pending(store: ArchiveStore) -> list[PendingMedia]:
     """Every media item still pending in ``store`` (for ``wabridge archive pending``)."""
+    docs = DocStore(store, PendingMedia)
     items = []
-    async for info in store.list(PENDING_PREFIX):
-        doc = await store.get_doc(info.name)
-        if doc is not None:
-            with contextlib.suppress(ValueError, TypeError):
-                items.append(PendingMedia.from_json(doc.data))
+    for name in await docs.names(PENDING_PREFIX):
+        with contextlib.suppress(UnreadableDoc):
+            item = await docs.get(name)
+            if item is not None:
+                items.append(item)
     return items
 
 

@@ -1,12 +1,23 @@
-"""What the bot posts into Teams: activities as plain dicts (text and Adaptive Cards)."""
+"""What the bot posts into Teams: activities as plain dicts (text and Adaptive Cards).
+
+Pure functions of records and facts, no I/O and no Bot Framework SDK: the relay core renders
+what it posts with them (and archives exactly that), the Teams transport only sends it.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Mapping
+from typing import Any, Protocol
 
-from bot.relay.templates import Template
 from bridge.record import Record
+
+
+class TemplateLike(Protocol):
+    """An approved template as the cards show it (see ``bot.relay.templates.Template``)."""
+
+    description: str
+
+    def usage(self) -> str: ...
 
 ADAPTIVE = "application/vnd.microsoft.card.adaptive"
 
@@ -117,7 +128,7 @@ def status_card(status: str, *, to: str, detail: str | None = None) -> dict[str,
     return message("", [adaptive(body)])
 
 
-def window_closed(templates: dict[str, Template]) -> dict[str, Any]:
+def window_closed(templates: Mapping[str, TemplateLike]) -> dict[str, Any]:
     """Error 131047: the 24-hour customer-service window is closed; offer the templates."""
     text = (
         "⚠ Not delivered: this contact has not written in the last 24 hours, and WhatsApp "

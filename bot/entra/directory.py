@@ -1,7 +1,9 @@
-"""Microsoft Graph (Entra ID) as the directory the user registry is synced from.
+"""Microsoft Graph (Entra ID) as the directory the user registry is synced from
+(a :class:`bot.ports.Directory`).
 
 Uses **msgraph-sdk** with an **azure-identity** credential: a client secret
-(``AZURE_TENANT_ID``, ``AZURE_CLIENT_ID``, ``AZURE_CLIENT_SECRET``) or a managed identity.
+(``AZURE_TENANT_ID``, ``AZURE_CLIENT_ID``, ``AZURE_CLIENT_SECRET``, read into
+:class:`bot.settings.AzureCredentials`) or a managed identity.
 ``GRAPH_URL`` sets the Graph base URL through the request adapter's public ``base_url`` (tests
 point it at a loopback fake). The app registration needs ``GroupMember.Read.All`` (application).
 """
@@ -10,10 +12,11 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import Any
 
-from bridge.governance.registry import Member, RegistryChange, UserRegistry
+from bot.ports import DirectoryError
+from bot.settings import AzureCredentials
+from bridge.governance.registry import Member
 
 log = logging.getLogger("wabridge.governance")
 
@@ -23,54 +26,35 @@ USER_FIELDS = ["id", "userPrincipalName", "displayName"]
 PAGE_SIZE = 999
 
 
-class DirectoryError(Exception):
-    """The directory could not be read completely; nothing was changed."""
-
-
-class Directory(Protocol):
-    """Where the authorized users come from."""
-
-    async def group_members(self, group_id: str) -> list[Member]:
-        """Every user who is a member of the group, directly or through nested groups."""
-
-
 class MissingCredentials(ValueError):
     """The sync's credentials are incomplete; the message names what is missing."""
 
 
-def credential_from_env(
-    env: Mapping[str, str], *, tenant_id: str | None = None, client_id: str | None = None,
-    client_secret: str | None = None, managed_identity: bool = False, **options: Any,
-) -> Any:
+def make_credential(credentials: AzureCredentials, **options: Any) -> Any:
     """An async azure-identity credential: managed identity, or a client secret.
 
-    Options win over ``AZURE_TENANT_ID`` / ``AZURE_CLIENT_ID`` / ``AZURE_CLIENT_SECRET``;
     azure-identity itself honours ``AZURE_AUTHORITY_HOST`` (sovereign clouds). ``options`` go
     to the credential (e.g. ``connection_verify``). Raises :class:`MissingCredentials` naming
     every missing value.
     """
-    client_id = client_id or env.get("AZURE_CLIENT_ID") or None
-    if managed_identity:
+    if credentials.managed_identity:
         from azure.identity.aio import ManagedIdentityCredential
 
-        # With AZURE_CLIENT_ID: that user-assigned identity; without: the system-assigned one.
-        if client_id:
-            return ManagedIdentityCredential(client_id=client_id, **options)
+        # With a client id: that user-assigned identity; without: the system-assigned one.
+        if credentials.client_id:
+            return ManagedIdentityCredential(client_id=credentials.client_id, **options)
         return ManagedIdentityCredential(**options)
-    tenant_id = tenant_id or env.get("AZURE_TENANT_ID") or None
-    client_secret = client_secret or env.get("AZURE_CLIENT_SECRET") or None
-    missing = [name for name, value in (
-        ("AZURE_TENANT_ID", tenant_id), ("AZURE_CLIENT_ID", client_id),
-        ("AZURE_CLIENT_SECRET", client_secret),
-    ) if not value]
+    missing = credentials.missing()
     if missing:
         raise MissingCredentials(
-            "directory sync needs " + ", ".join(missing)
-            + " (or --managed-identity on an Azure host)"
+            "directory sync needs " + ", ".join(missing) + " (or --managed-identity on an "
+            "Azure host)"
         )
     from azure.identity.aio import ClientSecretCredential
 
-    return ClientSecretCredential(tenant_id, client_id, client_secret, **options)
+    return ClientSecretCredential(
+        credentials.tenant_id, credentials.client_id, credentials.client_secret, **options
+    )
 
 
 class GraphDirectory:
@@ -151,27 +135,3 @@ class GraphDirectory:
 def _one_line(exc: BaseException) -> str:
     text = str(exc) or type(exc).__name__
     return " ".join(text.split())[:300]
-
-
-async def sync_group(
-    registry: UserRegistry, directory: Directory, group_id: str, *, by: str | None = None,
-    allow_empty: bool = False,
-) -> RegistryChange:
-    """Make the registry equal to the group's transitive user members.
-
-    An empty group would withdraw every authorization: that needs ``allow_empty``.
-    The whole membership is read first; if any page fails, :class:`DirectoryError` is raised
-    and the registry is left as it was. Then one ETag-guarded write applies the difference and
-    each addition, update and removal is archived as an ``audit`` record.
-    """
-    members = await directory.group_members(group_id)
-    if not members and not allow_empty:
-        current = await registry.users()
-        if current:
-            raise DirectoryError(
-                f"group {group_id} has no user members; refusing to withdraw all "
-                f"{len(current)} authorizations (allow an empty group explicitly to do that)"
-            )
-    return await registry.replace_all(
-        members, by=by or f"entra-sync:{group_id}", source=f"entra-group:{group_id}",
-    )

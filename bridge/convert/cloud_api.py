@@ -28,22 +28,10 @@ def sent_message_record(
     answer: Mapping[str, Any],
 ) -> Record:
     """The message the Cloud API accepted (``answer``: its response, verbatim)."""
-    return Record(
-        conversation=conversation,
-        platform="whatsapp",
-        direction="outbound",
-        kind="message",
-        type=type,
-        source_id=wamid,
-        sent_at=now_rfc3339(),
-        captured_at="",
-        sender=business,
-        recipients=(contact,),
-        text=text or None,
-        attachments=tuple(attachments),
-        relates_to=employee_record_id,
-        flags=tuple(flags),
-        raw=dict(answer),
+    return _outbound(
+        conversation, business, contact, employee_record_id,
+        kind="message", type=type, source_id=wamid, text=text or None,
+        attachments=tuple(attachments), flags=tuple(flags), raw=dict(answer),
     )
 
 
@@ -58,18 +46,25 @@ def send_error_record(
     answer: Mapping[str, Any] | None,
 ) -> Record:
     """A send the Cloud API refused (or could not be reached for), sealed."""
+    return _outbound(
+        conversation, business, contact, employee_record_id,
+        kind="error", type=str(code) if code is not None else None, source_id=None,
+        text=message, raw=dict(answer) if answer else {"code": code, "message": message},
+    ).sealed()
+
+
+def _outbound(
+    conversation: str, business: Party, contact: Party, employee_record_id: str, **fields: Any
+) -> Record:
+    """A record of the business number writing to ``contact``, linked to the employee's own."""
     return Record(
         conversation=conversation,
         platform="whatsapp",
         direction="outbound",
-        kind="error",
-        type=str(code) if code is not None else None,
-        source_id=None,
         sent_at=now_rfc3339(),
         captured_at="",
         sender=business,
         recipients=(contact,),
-        text=message,
         relates_to=employee_record_id,
-        raw=dict(answer) if answer else {"code": code, "message": message},
-    ).sealed()
+        **fields,
+    )

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 import pytest
-
-from dataclasses import replace
 
 from bridge.governance.registry import (
     REGISTRY_DOC,

@@ -10,7 +10,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from bot.app import ARCHIVE, create_app
+from bot.app import SERVICE, create_app
 from bot.settings import Settings
 from bridge.archive import Archive
 from tests.fakes.meta_graph import MetaGraphFake, post_webhook
@@ -55,7 +55,7 @@ class Service:
 
     @property
     def archive(self) -> Archive:
-        return self.app[ARCHIVE]
+        return self.app[SERVICE].archive
 
     async def deliver(self, payload: Any, **kwargs: Any) -> tuple[int, str]:
         kwargs.setdefault("app_secret", APP_SECRET)
