@@ -125,7 +125,7 @@ async def main(args: argparse.Namespace) -> None:
                     acked[text] = time.monotonic()
                     ack_latency.append(acked[text] - started)
 
-            started = time.monotonic()
+            started, cpu_started = time.monotonic(), time.process_time()
             await asyncio.gather(*(contact_sends(i, c) for i, c in enumerate(contacts)))
             total = args.contacts * args.messages
             deadline = time.monotonic() + 300
@@ -134,6 +134,7 @@ async def main(args: argparse.Namespace) -> None:
                     raise RuntimeError("not everything was posted within 300 s")
                 await asyncio.sleep(0.02)
             elapsed = time.monotonic() - started
+            cpu = time.process_time() - cpu_started
             to_teams = []
             for thread in connector.threads:
                 posts = connector.posts_in(thread)
@@ -155,6 +156,10 @@ async def main(args: argparse.Namespace) -> None:
             print(
                 f"  200 -> Teams post: p50 {ms(pct(to_teams, 50))}, p95 {ms(pct(to_teams, 95))}, "
                 f"p99 {ms(pct(to_teams, 99))}, max {ms(max(to_teams))}"
+            )
+            print(
+                f"  CPU of this process (service, stand-ins and senders together): "
+                f"{cpu / total * 1000:.1f} ms per message"
             )
             print(
                 f"  threads: {len(connector.threads)} for {args.contacts} contacts "

@@ -41,6 +41,10 @@ SEEN_NAMES = 200_000
 #: Days after which a day's segments, once all handled, leave the cursor. Writers start new
 #: segments every UTC day, so a past day's segments no longer grow.
 KEEP_DAYS = 2
+#: How long a listing of the ledger's segments is used before the ledger is listed again. In
+#: between, the segments known to be growing are read from where the feed stands (a segment new
+#: since, from another writer, is found at the next listing).
+LIST_SECONDS = 1.0
 
 
 def segment_day(name: str) -> str:
@@ -125,7 +129,9 @@ class LedgerFeed:
         self._read: dict[str, int] = {}
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._seeded = False
+        #: Every segment's size at the last listing (or as far as read since), and when.
         self.sizes: dict[str, int] = {}
+        self._listed_at: float | None = None
 
     @property
     def held(self) -> bool:
@@ -137,15 +143,16 @@ class LedgerFeed:
         self._cursor = None
         self._read = {}
         self._seeded = False
+        self._listed_at = None
 
     async def read(self) -> FeedBatch | None:
         """What the ledger gained since the read position, or None when nothing did or another
         instance holds the feed. Takes (or renews) the lease when there is something to read."""
-        sizes = await segment_sizes(self._store)
-        self.sizes = sizes
+        sizes = await self._sizes()
         stored = await self._docs.get(FEED_DOC) or FeedCursor()
         if self.held and stored.lease.owner != self.owner:
             self.reset()  # taken over: this instance stalled past its lease
+            sizes = await self._sizes()
         cursor = self._cursor if self.held else stored
         position = replace(cursor, segments={**cursor.segments, **self._read})
         if not unfollowed(sizes, position):
@@ -170,10 +177,24 @@ class LedgerFeed:
             if end:
                 batch.ends[segment] = start + end
                 self._read[segment] = start + end
+                self.sizes[segment] = max(self.sizes.get(segment, 0), start + end)
             batch.more = batch.more or len(data) >= READ_BYTES
         for entry in batch.entries:
             self._remember(entry.name)
-        return batch
+        return batch if batch.ends else None
+
+    async def _sizes(self) -> dict[str, int]:
+        """The segments to look at, with their sizes: a fresh listing now and then; in between
+        (while this instance holds the feed), the known segments that may still grow, each as
+        "larger than read so far" (read from there)."""
+        now = self._clock()
+        if self.held and self._listed_at is not None and now - self._listed_at < LIST_SECONDS:
+            yesterday = (datetime.now(UTC) - timedelta(days=1)).strftime("%Y-%m-%d")
+            growing = {s for s in self.sizes if segment_day(s) >= yesterday}
+            return {s: (2**62 if s in growing else size) for s, size in self.sizes.items()}
+        self.sizes = await segment_sizes(self._store)
+        self._listed_at = now
+        return dict(self.sizes)
 
     async def commit(self, ends: dict[str, int]) -> None:
         """Move the cursor to ``ends`` (never back) and renew the lease; raises

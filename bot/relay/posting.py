@@ -61,12 +61,24 @@ class InboundPoster:
         self._sent = DocStore(archive.store, SentCard)
 
     async def show(self, record: Record) -> None:
-        """Post ``record`` (or update the card a status reports on). Raises RetryLater, NotYet,
-        TeamsUnavailable, an archive error, or whatever the poster refused with."""
+        """Post ``record`` (or update the card a status reports on) and archive the post.
+        Raises RetryLater, NotYet, TeamsUnavailable, an archive error, or whatever the poster
+        refused with."""
+        post = await self.post(record)
+        if post is not None:
+            await self.archive_post(post)
+
+    async def post(self, record: Record) -> Record | None:
+        """Like :meth:`show`, but return the record of the bot's post (None for a status)
+        instead of archiving it: the caller archives it (:meth:`archive_post`)."""
         if record.kind == "status":
             await self._status(record)
-        else:
-            await self._post(record)
+            return None
+        return await self._post(record)
+
+    async def archive_post(self, post: Record) -> None:
+        """Archive the record of a post (exactly once however often this is called)."""
+        await self._archive.put(post, event_key("teams", "relay", post.relates_to))
 
     async def render(self, record: Record) -> dict[str, Any]:
         media = []
@@ -77,7 +89,7 @@ class InboundPoster:
                 )
         return cards.inbound_post(record, media, map_link(record.raw))
 
-    async def _post(self, record: Record) -> None:
+    async def _post(self, record: Record) -> Record:
         binding = await self._inbox.get()
         if binding is None:
             raise RetryLater("no Teams channel is bound as the WhatsApp inbox yet (send `setup`)")
@@ -92,7 +104,7 @@ class InboundPoster:
             activity_id = await self._poster.post_reply(
                 thread.endpoint, thread.thread_id or "", activity
             )
-        post = relay_post_record(
+        return relay_post_record(
             record,
             activity=activity,
             activity_id=activity_id,
@@ -100,7 +112,6 @@ class InboundPoster:
             channel_id=thread.channel_id or binding.channel_id,
             bot_id=thread.bot_id,
         )
-        await self._archive.put(post, event_key("teams", "relay", record.id))
 
     async def _status(self, record: Record) -> None:
         wamid = record.source_id or record.relates_to or (record.raw or {}).get("id")

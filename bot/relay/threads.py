@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections import OrderedDict
 from typing import Any
 
 from bot.ports import TeamsPoster
@@ -28,6 +29,8 @@ from bridge.store.base import ArchiveStore
 
 #: How long a claim to start a contact's thread holds if its holder never finishes.
 CLAIM_SECONDS = 300.0
+#: Started threads remembered (a started thread's document never changes again).
+REMEMBERED_THREADS = 10_000
 
 
 class ThreadMap:
@@ -40,11 +43,25 @@ class ThreadMap:
         self._index = DocStore(store, ThreadIndex)
         #: Claims this instance may hold: document name -> its keeper.
         self._claims: dict[str, LeaseKeeper] = {}
+        self._started: OrderedDict[str, ContactThread] = OrderedDict()
 
     async def of_conversation(self, conversation: str) -> ContactThread | None:
         """The contact's thread, if it has been started."""
+        known = self._started.get(conversation)
+        if known is not None:
+            self._started.move_to_end(conversation)
+            return known
         thread = await self._threads.get(thread_doc(conversation))
-        return thread if thread is not None and thread.started else None
+        if thread is None or not thread.started:
+            return None
+        self._remember(thread)
+        return thread
+
+    def _remember(self, thread: ContactThread) -> None:
+        self._started[thread.conversation] = thread
+        self._started.move_to_end(thread.conversation)
+        while len(self._started) > REMEMBERED_THREADS:
+            self._started.popitem(last=False)
 
     async def of_teams_thread(self, thread_id: str) -> ContactThread | None:
         """The contact thread that the Teams conversation ``thread_id`` is, if it is one."""
@@ -64,8 +81,8 @@ class ThreadMap:
         :class:`RetryLater` while another worker is starting it.
         """
         name = thread_doc(conversation)
-        existing = await self._threads.get(name)
-        if existing is not None and existing.started:
+        existing = await self.of_conversation(conversation)
+        if existing is not None:
             return existing, None
         keeper = LeaseKeeper(
             self._threads,
@@ -105,6 +122,7 @@ class ThreadMap:
         )
         await self._threads.put(name, thread)
         await self._index.put(teams_thread_doc(thread_id), ThreadIndex(conversation, thread_id))
+        self._remember(thread)
         return thread, root
 
     async def release_claims(self) -> None:

@@ -107,6 +107,7 @@ class RelayWorker:
         self._ends: dict[str, int] = {}
         self._commit_task: asyncio.Task[None] | None = None
         self._drain_task: asyncio.Task[None] | None = None
+        self._archiving: set[asyncio.Task[None]] = set()
         self._kick = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -155,8 +156,10 @@ class RelayWorker:
             await _cancel(task)
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(max(0.1, deadline - loop.time())):
-                await self._lanes.idle()
+                await self._settled()
         await self._lanes.cancel()
+        for archiving in list(self._archiving):
+            await _cancel(archiving)
         for extra in (self._drain_task, self._commit_task):
             if extra is not None:
                 await _cancel(extra)
@@ -166,14 +169,26 @@ class RelayWorker:
             await self._feed.release()
         await self._threads.release_claims()
 
+    async def _settled(self) -> None:
+        """Wait until the lanes are empty and every post's record is archived."""
+        while True:
+            await self._lanes.idle()
+            if not self._archiving:
+                return
+            await asyncio.gather(*self._archiving, return_exceptions=True)
+
     async def run_once(self) -> None:
-        """One whole pass: post what the ledger gained, wait until it is handled and the cursor
-        moved, then retry the parked records that are due."""
+        """One whole pass: retry the parked records that are due, post what the ledger gained,
+        and wait until that is handled and the cursor moved."""
+        if await self._inbox.get() is None:
+            return
+        if self._drain_task is not None:
+            await asyncio.gather(self._drain_task, return_exceptions=True)
+        await self._parked.drain_due()
         if not await self._follow():
             return
-        await self._lanes.idle()
+        await self._settled()
         await self._commit()
-        await self._parked.drain_due()
 
     async def _run(self) -> None:
         polled = True
@@ -274,7 +289,7 @@ class RelayWorker:
                 return len(items)
         for index, item in enumerate(items):
             try:
-                await self._poster.show(item.record)
+                post = await self._poster.post(item.record)
             except Exception as exc:  # noqa: BLE001 - parked and retried by the drain
                 log.info("relay of %s to Teams parked (%s)", item.record_id, exc or type(exc).__name__)
                 rest = items[index:]
@@ -287,8 +302,32 @@ class RelayWorker:
                 _all_done(rest)
                 self._drain_soon()
                 return len(items)
-            item.done()
+            if post is None:
+                item.done()
+            else:
+                # The next record of the contact need not wait for this post's record (nor for
+                # the ledger's group commit): it is archived meanwhile, and the entry counts as
+                # handled, for the cursor, once it is.
+                task = asyncio.create_task(self._archive_post(post, item), name="wabridge-post")
+                self._archiving.add(task)
+                task.add_done_callback(self._archiving.discard)
         return len(items)
+
+    async def _archive_post(self, post: Record, item: LaneItem) -> None:
+        """Archive the record of a post, retrying until it is durable (it is keyed: once)."""
+        delay = 0.5
+        while True:
+            try:
+                await self._poster.archive_post(post)
+            except ArchiveUnavailable as exc:
+                if self._stopping:
+                    return  # not handled: the cursor stays before it, the next holder redoes it
+                log.warning("the record of a Teams post waits for the archive: %s", exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
+                continue
+            item.done()
+            return
 
     def _done_callback(self, name: str):
         def done() -> None:
