@@ -22,10 +22,13 @@ DOWNLOAD_INFO = "application/vnd.microsoft.teams.file.download.info"
 class TeamsFileFetcher:
     """Downloads an activity's file attachments, with the bot's token where one is needed."""
 
-    def __init__(self, *, app_id: str, app_password: str, tenant_id: str = "") -> None:
+    def __init__(
+        self, *, app_id: str, app_password: str, tenant_id: str = "", max_bytes: int = MAX_DOWNLOAD
+    ) -> None:
         self._app_id = app_id
         self._app_password = app_password
         self._tenant_id = tenant_id
+        self._max_bytes = max_bytes
 
     async def fetch(self, activity: dict[str, Any]) -> list[FetchedFile]:
         wanted = [a for a in activity.get("attachments") or () if is_file_attachment(a)]
@@ -66,9 +69,9 @@ class TeamsFileFetcher:
                         f"Teams refused the download of {name or 'an attachment'} "
                         f"(HTTP {resp.status})"
                     )
-                if (resp.content_length or 0) > MAX_DOWNLOAD:
+                if (resp.content_length or 0) > self._max_bytes:
                     raise AttachmentError(f"{name or 'the attachment'} is too large")
-                data = await _read_capped(resp, name)
+                data = await _read_capped(resp, name, self._max_bytes)
                 served = resp.content_type
         except aiohttp.ClientError as exc:
             raise AttachmentError(
@@ -84,11 +87,12 @@ class TeamsFileFetcher:
         return FetchedFile(data, mime, name)
 
 
-async def _read_capped(resp: aiohttp.ClientResponse, name: str | None) -> bytes:
+async def _read_capped(resp: aiohttp.ClientResponse, name: str | None, limit: int) -> bytes:
+    """The body, refused as soon as it grows past ``limit`` (with or without a Content-Length)."""
     chunks, size = [], 0
     async for chunk in resp.content.iter_chunked(256 * 1024):
         size += len(chunk)
-        if size > MAX_DOWNLOAD:
+        if size > limit:
             raise AttachmentError(f"{name or 'the attachment'} is too large")
         chunks.append(chunk)
     return b"".join(chunks)

@@ -29,7 +29,7 @@ from bridge.store.base import BlobInfo, StoredDoc
 _CHUNK = 1024 * 1024
 _TMP_DIR = ".tmp"
 _LOCK_DIR = ".locks"
-#: The search index beside a local archive (bridge/index.py); never part of the archive.
+#: The search index beside a local archive (bridge/readside/index.py); never part of the archive.
 _INDEX_DIR = ".index"
 
 
