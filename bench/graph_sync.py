@@ -16,7 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from bot.governance.directory import GraphDirectory, credential_from_env
+from bot.entra.directory import GraphDirectory, make_credential
+from bot.settings import AzureCredentials
 from tests.fakes.ms_graph import MsGraphFake, make_users
 from tests.support.tls import make_loopback_cert
 
@@ -38,8 +39,8 @@ async def main(n: int) -> None:
     async with MsGraphFake(tls=cert) as graph:
         graph.groups["g"] = make_users(n)
         client_id, secret = graph.register_app()
-        credential = credential_from_env(
-            {"AZURE_TENANT_ID": "t", "AZURE_CLIENT_ID": client_id, "AZURE_CLIENT_SECRET": secret},
+        credential = make_credential(
+            AzureCredentials("t", client_id, secret),
             authority=graph.authority_url, connection_verify=str(cert.cert_file))
         directory = GraphDirectory(credential, base_url=graph.base_url)
         try:

@@ -6,7 +6,7 @@ and Bot Connector stand-ins of ``bot.loopback``, then:
 
 1. *inbound*: ``--contacts`` contacts each send ``--messages`` messages (one signed webhook
    delivery each, all contacts at once): webhook ack latency, and the time from each 200 to the
-   message's post in its Teams thread (p50/p95/max), total throughput, and a check that every
+   message's post in its Teams thread (p50/p95/p99/max), total throughput, and a check that every
    contact got exactly one thread with its messages in order;
 2. *outbound*: one reply per contact in its thread (all at once): the time until the
    ``/api/messages`` call returns, which covers archive, gate and the Cloud API send.
@@ -32,11 +32,11 @@ import aiohttp
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bot.app import ARCHIVE, create_app  # noqa: E402
+from bot.app import SERVICE, create_app  # noqa: E402
 from bot.loopback.connector import FakeBotConnector, TeamsUser, post_activity  # noqa: E402
-from bot.loopback.meta_graph import MetaGraphFake, post_webhook, text_delivery  # noqa: E402
+from bot.loopback.deliveries import post_webhook, text_delivery  # noqa: E402
+from bot.loopback.meta_graph import MetaGraphFake  # noqa: E402
 from bot.loopback.server import LoopbackServer  # noqa: E402
-from bot.relay.docs import read_json, teams_thread_doc  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 from bridge.governance.registry import Member, UserRegistry  # noqa: E402
 
@@ -55,10 +55,10 @@ def ms(value: float) -> str:
     return f"{value * 1000:.0f} ms"
 
 
-async def until_mapped(archive, thread: str) -> None:
+async def until_mapped(service, thread: str) -> None:
     """The relay records a thread a moment after posting it; replies need that record."""
     for _ in range(1000):
-        if await read_json(archive.store, teams_thread_doc(thread)):
+        if await service.threads.of_teams_thread(thread):
             return
         await asyncio.sleep(0.02)
     raise RuntimeError(f"thread {thread} was never recorded")
@@ -87,7 +87,7 @@ async def main(args: argparse.Namespace) -> None:
     for _ in range(args.instances):
         app = create_app(Settings.from_env(env))
         services.append((app, await LoopbackServer(app).start()))
-    archive = services[0][0][ARCHIVE]
+    archive = services[0][0][SERVICE].archive
     print(f"archive: {archive.store.description}; instances: {args.instances}")
     try:
         async with aiohttp.ClientSession() as http:
@@ -125,7 +125,7 @@ async def main(args: argparse.Namespace) -> None:
                     acked[text] = time.monotonic()
                     ack_latency.append(acked[text] - started)
 
-            started = time.monotonic()
+            started, cpu_started = time.monotonic(), time.process_time()
             await asyncio.gather(*(contact_sends(i, c) for i, c in enumerate(contacts)))
             total = args.contacts * args.messages
             deadline = time.monotonic() + 300
@@ -134,6 +134,7 @@ async def main(args: argparse.Namespace) -> None:
                     raise RuntimeError("not everything was posted within 300 s")
                 await asyncio.sleep(0.02)
             elapsed = time.monotonic() - started
+            cpu = time.process_time() - cpu_started
             to_teams = []
             for thread in connector.threads:
                 posts = connector.posts_in(thread)
@@ -148,10 +149,17 @@ async def main(args: argparse.Namespace) -> None:
                 f"inbound: {total} messages of {args.contacts} contacts in {elapsed:.2f} s "
                 f"({total / elapsed:.1f} msg/s end to end)"
             )
-            print(f"  webhook ack: p50 {ms(pct(ack_latency, 50))}, p95 {ms(pct(ack_latency, 95))}")
+            print(
+                f"  webhook ack: p50 {ms(pct(ack_latency, 50))}, p95 {ms(pct(ack_latency, 95))}, "
+                f"p99 {ms(pct(ack_latency, 99))}"
+            )
             print(
                 f"  200 -> Teams post: p50 {ms(pct(to_teams, 50))}, p95 {ms(pct(to_teams, 95))}, "
-                f"max {ms(max(to_teams))}"
+                f"p99 {ms(pct(to_teams, 99))}, max {ms(max(to_teams))}"
+            )
+            print(
+                f"  CPU of this process (service, stand-ins and senders together): "
+                f"{cpu / total * 1000:.1f} ms per message"
             )
             print(
                 f"  threads: {len(connector.threads)} for {args.contacts} contacts "
@@ -159,7 +167,7 @@ async def main(args: argparse.Namespace) -> None:
             )
 
             for thread in connector.threads:
-                await until_mapped(archive, thread)
+                await until_mapped(services[0][0][SERVICE], thread)
             reply_latency: list[float] = []
 
             async def reply(thread: str) -> None:

@@ -27,8 +27,8 @@ from bench.synth import BUSINESS_PNID, World, records
 from bridge.archive import Archive
 from bridge.errors import ArchiveUnavailable
 from bridge.ids import make_conversation_id
-from bridge.index import ArchiveIndex, read_hits
-from bridge.query import RecordQuery, parse_time_bound
+from bridge.readside.index import ArchiveIndex, read_hits
+from bridge.readside.query import RecordQuery, parse_time_bound
 from bridge.store.local import LocalStore
 
 PAGE = 100

@@ -1,19 +1,22 @@
-"""``wabridge archive checkpoint``, and the anchor options of ``archive verify`` (DESIGN.md
-§3.8)."""
+"""``wabridge archive verify`` and ``archive checkpoint``: tamper evidence that does not vouch
+for itself (DESIGN.md §3.8).
+
+Arguments are parsed and results printed here; the checks are :mod:`bridge.verify`'s and
+:mod:`bridge.anchor`'s.
+"""
 
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
-from bot.cli.common import CliError, add_archive_option, run_with_archive
-from bot.settings import ArchiveSettings, ConfigError, load_environment
+from bot.cli.common import CliError, add_archive_option, archive_settings, run_with_archive
 from bridge.anchor.checkpoint import Checkpoint
 from bridge.anchor.store import AnchorStore
-from bridge.anchor.writer import NoArchive, take_checkpoint, write_checkpoint_file
+from bridge.anchor.writer import NoArchive, checkpoint_now
 from bridge.archive import Archive
-from bridge.audit import actor_party
+from bridge.readside.audit import actor_party
+from bridge.verify import verify_archive
 
 
 def add_anchor_option(parser: argparse.ArgumentParser) -> None:
@@ -25,16 +28,26 @@ def add_anchor_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def add_verify_options(parser: argparse.ArgumentParser) -> None:
-    """``--anchor`` and ``--checkpoint FILE`` for ``archive verify``."""
-    add_anchor_option(parser)
-    parser.add_argument(
+def add_verify_command(commands: argparse._SubParsersAction) -> None:
+    """Register ``verify`` under ``wabridge archive``."""
+    verify = commands.add_parser(
+        "verify",
+        help="check the archive for tampering",
+        description="Check every record against its hash and the ledger, and the ledger against "
+        "every checkpoint in the anchor (WABRIDGE_ANCHOR_URL or --anchor) and each --checkpoint "
+        "FILE; report what protects the bytes in Azure; exit 1 on any finding.",
+    )
+    verify.add_argument("--skip-media", action="store_true", help="do not re-hash media bytes")
+    add_anchor_option(verify)
+    verify.add_argument(
         "--checkpoint",
         action="append",
         default=[],
         metavar="FILE",
         help="also check against this checkpoint file, kept outside the archive (repeatable)",
     )
+    add_archive_option(verify)
+    verify.set_defaults(func=cmd_verify)
 
 
 def add_checkpoint_command(commands: argparse._SubParsersAction) -> None:
@@ -55,10 +68,10 @@ def add_checkpoint_command(commands: argparse._SubParsersAction) -> None:
 
 def open_anchor_for(args: argparse.Namespace, archive: Archive) -> AnchorStore | None:
     """The anchor of ``--anchor`` or the configuration; a bad one is a one-line error."""
+    settings = archive_settings(args)
     try:
-        settings = ArchiveSettings.from_env(load_environment(), getattr(args, "archive", None))
         return settings.open_anchor(archive.store, getattr(args, "anchor", None))
-    except (ConfigError, ValueError) as exc:
+    except ValueError as exc:
         raise CliError(str(exc)) from exc
 
 
@@ -86,13 +99,7 @@ def cmd_checkpoint(args: argparse.Namespace) -> int:
                 "give --anchor URL_OR_DIR, or --out FILE"
             )
         try:
-            checkpoint = await take_checkpoint(archive.store, writer)
-            if anchor is None:
-                write_checkpoint_file(out, checkpoint)
-                return checkpoint, str(out)
-            await anchor.ensure_ready()
-            name = await anchor.put(checkpoint, os.urandom(4).hex())
-            return checkpoint, f"{name} in {anchor.description}"
+            return await checkpoint_now(archive.store, writer, anchor=anchor, out=out)
         except NoArchive as exc:
             raise CliError(str(exc)) from None
         except FileExistsError:
@@ -110,6 +117,36 @@ def cmd_checkpoint(args: argparse.Namespace) -> int:
     print(f"written to {where}")
     print(f"sha256 {checkpoint.sha256} (note it where the file cannot be changed with it)")
     return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    files = checkpoint_files(args)
+
+    async def body(archive: Archive):
+        anchor = open_anchor_for(args, archive)
+        try:
+            return await verify_archive(
+                archive, check_media=not args.skip_media, anchor=anchor, checkpoint_files=files
+            )
+        finally:
+            if anchor is not None:
+                await anchor.close()
+
+    report = run_with_archive(args, body)
+    for problem in report.problems:
+        print(problem.line())
+    for warning in report.warnings:
+        print("warning: " + warning.line())
+    print_anchoring(report)
+    summary = (
+        f"{report.records} records, {report.ledger_entries} ledger entries in {report.segments} "
+        f"segments, {report.media_checked} media checked, {report.checkpoints} checkpoint(s)"
+    )
+    if report.ok:
+        print(f"verify OK: {summary}")
+        return 0
+    print(f"verify FAILED: {len(report.problems)} problem(s); {summary}")
+    return 1
 
 
 def print_anchoring(report) -> None:

@@ -1,8 +1,10 @@
-"""``wabridge archive …``: search, show, export, hold, retention, verify, stats and reindex.
+"""``wabridge archive …``: search, show, export, hold, retention, stats and reindex (``verify``
+and ``checkpoint`` are in :mod:`bot.cli.anchor_cmds`).
 
-Every read of records (search, show, export, stats, retention) and every hold change writes an
-``audit`` record naming who did it (``--as UPN``, else the operating-system user) — after the
-read, so a search never returns its own audit.
+Arguments are parsed and results printed here; the audited operations themselves are
+:class:`bridge.readside.reads.Reader`'s: every read of records (search, show, export, stats,
+retention) and every hold change writes an ``audit`` record naming who did it (``--as UPN``,
+else the operating-system user).
 """
 
 from __future__ import annotations
@@ -16,27 +18,18 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
 
-from bot.cli.anchor_cmds import (
-    add_checkpoint_command,
-    add_verify_options,
-    checkpoint_files,
-    open_anchor_for,
-    print_anchoring,
-)
-from bot.cli.common import CliError, add_archive_option, run_with_archive
+from bot.cli.anchor_cmds import add_checkpoint_command, add_verify_command
+from bot.cli.common import CliError, add_archive_option, archive_settings, run_with_archive
 from bot.cli.pending_cmd import add_pending_command
 from bot.cli.progress import ProgressBar
 from bridge.archive import Archive
-from bridge.audit import actor_party, audit_record, check_upn, write_audit
-from bridge.errors import RecordNotFound
-from bridge.export import FORMATS, ExportError, ExportOptions, export_selection
-from bridge.hold import HoldRegistry, blobs_of, is_held, set_storage_hold
-from bridge.index import ArchiveIndex, IndexUnusable, iter_selection, read_hits
-from bridge.query import RecordQuery, parse_time_bound
+from bridge.readside.audit import actor_party, check_upn
+from bridge.readside.export import FORMATS, ExportError, ExportOptions
+from bridge.readside.index import ArchiveIndex, IndexUnusable
+from bridge.readside.query import RecordQuery, parse_time_bound
+from bridge.readside.reads import Reader
+from bridge.readside.retention import DEFAULT_RETENTION_DAYS, retention_cutoff
 from bridge.record import KINDS, PLATFORMS, Party
-from bridge.retention import DEFAULT_RETENTION_DAYS, retention_cutoff, retention_report
-from bridge.scan import scan_select
-from bridge.verify import verify_archive
 
 T = TypeVar("T")
 
@@ -131,18 +124,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_reader_options(retention)
     retention.set_defaults(func=cmd_retention)
 
-    verify = commands.add_parser(
-        "verify",
-        help="check the archive for tampering",
-        description="Check every record against its hash and the ledger, and the ledger against "
-        "every checkpoint in the anchor (WABRIDGE_ANCHOR_URL or --anchor) and each --checkpoint "
-        "FILE; report what protects the bytes in Azure; exit 1 on any finding.",
-    )
-    verify.add_argument("--skip-media", action="store_true", help="do not re-hash media bytes")
-    add_verify_options(verify)
-    add_archive_option(verify)
-    verify.set_defaults(func=cmd_verify)
-
+    add_verify_command(commands)
     add_checkpoint_command(commands)
     add_pending_command(commands)
 
@@ -222,18 +204,19 @@ def _actor(args: argparse.Namespace) -> Party:
         raise CliError(str(exc)) from exc
 
 
-def run_reader(
-    args: argparse.Namespace, body: Callable[[Archive, ArchiveIndex], Awaitable[T]]
-) -> T:
-    """Run ``body`` with the archive and its index (kept in step first by the callers)."""
+def run_reader(args: argparse.Namespace, body: Callable[[Reader], Awaitable[T]]) -> T:
+    """Run ``body`` with an audited :class:`Reader` of the archive and its index."""
+    actor = _actor(args)
 
     async def go(archive: Archive) -> T:
         try:
-            index = ArchiveIndex.for_archive(archive, getattr(args, "index", None))
+            index = ArchiveIndex.for_archive(
+                archive, getattr(args, "index", None), cache_dir=archive_settings(args).index_dir
+            )
         except IndexUnusable as exc:
             raise CliError(str(exc)) from exc
         try:
-            return await body(archive, index)
+            return await body(Reader(archive, index, actor))
         finally:
             index.close()
 
@@ -253,94 +236,50 @@ def _table_line(doc: dict) -> str:
 
 def cmd_search(args: argparse.Namespace) -> int:
     query = query_from_args(args)
-    actor = _actor(args)
     if args.limit is not None and args.limit < 0:
         raise CliError("--limit must not be negative")
     if args.offset < 0:
         raise CliError("--offset must not be negative")
     out = sys.stdout
 
-    async def body(archive: Archive, index: ArchiveIndex) -> None:
-        shown = 0
+    def emit(doc: dict, data: bytes) -> None:
+        out.write(data.decode("utf-8") + "\n" if args.json else _table_line(doc))
+
+    def missing(hit) -> None:
+        print(
+            f"wabridge: record {hit.id} ({hit.name}) is missing from the archive; "
+            "run 'wabridge archive verify'",
+            file=sys.stderr,
+        )
+
+    async def body(reader: Reader) -> None:
+        result = await reader.search(
+            query,
+            emit,
+            limit=args.limit,
+            offset=args.offset,
+            scan=args.no_index,
+            missing=missing,
+        )
+        if result.reader_gone:
+            # The reader went away (| head): what it read is audited; nothing more is written.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), out.fileno())
+            return
         try:
-            if args.no_index:
-                found = await scan_select(archive, query)
-                total = len(found)
-                end = None if args.limit is None else args.offset + args.limit
-                for doc, data in found[args.offset : end]:
-                    out.write(data.decode("utf-8") + "\n" if args.json else _table_line(doc))
-                    shown += 1
-            else:
-                await index.refresh(archive)
-                total = index.count(query)
-                async for hit, data in iter_selection(
-                    archive, index, query, limit=args.limit, offset=args.offset
-                ):
-                    if data is None:
-                        print(
-                            f"wabridge: record {hit.id} ({hit.name}) is missing from the "
-                            "archive; run 'wabridge archive verify'",
-                            file=sys.stderr,
-                        )
-                        continue
-                    line = (
-                        data.decode("utf-8") + "\n" if args.json else _table_line(json.loads(data))
-                    )
-                    out.write(line)
-                    shown += 1
             if not args.json:
                 paged = args.limit is not None or args.offset
-                footer = f" of {total} (from {args.offset})" if paged else ""
-                out.write(f"{shown} record(s){footer}\n")
+                footer = f" of {result.total} (from {args.offset})" if paged else ""
+                out.write(f"{result.shown} record(s){footer}\n")
             out.flush()
         except BrokenPipeError:
-            # The reader went away (| head): what was read is still audited below.
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, out.fileno())
-            total = shown
-        await write_audit(
-            archive,
-            audit_record(
-                actor,
-                "search",
-                query=query.describe(),
-                count=shown,
-                total=total,
-                limit=args.limit,
-                offset=args.offset or None,
-            ),
-        )
+            os.dup2(os.open(os.devnull, os.O_WRONLY), out.fileno())
 
     run_reader(args, body)
     return 0
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    actor = _actor(args)
-
-    async def body(archive: Archive, index: ArchiveIndex):
-        await index.refresh(archive)
-        name = index.name_of(args.record_id)
-        record = None
-        try:
-            if name is not None:
-                record = json.loads(await archive.store.read(name))
-            else:
-                record = (await archive.find(args.record_id)).to_dict()
-        except RecordNotFound:
-            record = None
-        await write_audit(
-            archive,
-            audit_record(
-                actor,
-                "show",
-                query={"id": args.record_id},
-                count=0 if record is None else 1,
-            ),
-        )
-        return record
-
-    record = run_reader(args, body)
+    record = run_reader(args, lambda reader: reader.show(args.record_id))
     if record is None:
         raise CliError(f"no record with id {args.record_id}", exit_code=1)
     print(json.dumps(record, indent=2, ensure_ascii=False, sort_keys=True))
@@ -349,40 +288,17 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     query = query_from_args(args)
-    actor = _actor(args)
     out = Path(args.out).expanduser().absolute()
     bar = ProgressBar(f"export {args.format}")
+    options = ExportOptions(tz=args.tz, business_name=args.business_name)
 
-    async def body(archive: Archive, index: ArchiveIndex):
+    async def body(reader: Reader):
         try:
-            result = await export_selection(
-                archive,
-                index,
-                query,
-                args.format,
-                out,
-                actor=actor.to_dict(),
-                progress=bar,
-                options=ExportOptions(tz=args.tz, business_name=args.business_name),
-            )
+            return await reader.export(query, args.format, out, progress=bar, options=options)
         except ExportError as exc:
             raise CliError(str(exc)) from exc
         finally:
             bar.close()
-        await write_audit(
-            archive,
-            audit_record(
-                actor,
-                "export",
-                query=query.describe(),
-                count=result.records,
-                export_path=str(out),
-                format=args.format,
-                files=result.files,
-                media_missing=sorted(result.missing_media) or None,
-            ),
-        )
-        return result
 
     result = run_reader(args, body)
     print(
@@ -430,42 +346,18 @@ def _hold_scope(args: argparse.Namespace, *, required: bool) -> None:
 
 def cmd_hold_set(args: argparse.Namespace) -> int:
     _hold_scope(args, required=True)
-    actor = _actor(args)
-
-    async def body(archive: Archive, index: ArchiveIndex):
-        hold = await HoldRegistry(archive).add(
-            args.case,
-            conversation=args.conversation,
-            participant=args.participant,
-            by=actor.id,
-        )
-        await index.refresh(archive)
-        scope = RecordQuery(conversation=args.conversation, participant=args.participant)
-        docs = [
-            (h.name, json.loads(d)) for h, d in await read_hits(archive, index.search(scope)) if d
-        ]
-        storage = await set_storage_hold(archive, blobs_of(docs), True)
-        await write_audit(
-            archive,
-            audit_record(
-                actor,
-                "hold-set",
-                query=scope.describe(),
-                count=len(docs),
-                case=args.case,
-                hold_id=hold.id,
-                storage_hold_blobs=storage.blobs,
-                storage_hold_unsupported=storage.unsupported,
-            ),
-        )
-        return hold, len(docs), storage
-
-    hold, count, storage = run_reader(args, body)
-    print(
-        f"hold {hold.id} set for case {hold.case!r} on {hold.scope()}: {count} record(s) now, "
-        "and every later record of that scope"
+    result = run_reader(
+        args,
+        lambda reader: reader.set_hold(
+            args.case, conversation=args.conversation, participant=args.participant
+        ),
     )
-    _print_storage(storage, "set")
+    hold = result.hold
+    print(
+        f"hold {hold.id} set for case {hold.case!r} on {hold.scope()}: {result.records} "
+        "record(s) now, and every later record of that scope"
+    )
+    _print_storage(result.storage, "set")
     return 0
 
 
@@ -481,72 +373,33 @@ def _print_storage(storage, verb: str) -> None:
 
 def cmd_hold_clear(args: argparse.Namespace) -> int:
     _hold_scope(args, required=False)
-    actor = _actor(args)
-
-    async def body(archive: Archive, index: ArchiveIndex):
-        registry = HoldRegistry(archive)
-        cleared = await registry.clear(
-            args.case,
-            conversation=args.conversation,
-            participant=args.participant,
-            by=actor.id,
-        )
-        remaining = await registry.active()
-        await index.refresh(archive)
-        docs = []
-        for hold in cleared:
-            scope = RecordQuery(conversation=hold.conversation, participant=hold.participant)
-            docs += [
-                (h.name, json.loads(d))
-                for h, d in await read_hits(archive, index.search(scope))
-                if d
-            ]
-        free = [(n, d) for n, d in docs if not is_held(d, remaining)]
-        storage = await set_storage_hold(archive, blobs_of(free), False) if free else None
-        await write_audit(
-            archive,
-            audit_record(
-                actor,
-                "hold-clear",
-                query={"case": args.case},
-                count=len(free),
-                case=args.case,
-                holds=[h.id for h in cleared],
-            ),
-        )
-        return cleared, len(free), storage
-
-    cleared, released, storage = run_reader(args, body)
-    if not cleared:
+    result = run_reader(
+        args,
+        lambda reader: reader.clear_hold(
+            args.case, conversation=args.conversation, participant=args.participant
+        ),
+    )
+    if not result.holds:
         raise CliError(f"no active hold of case {args.case!r} matches", exit_code=1)
-    for hold in cleared:
+    for hold in result.holds:
         print(f"hold {hold.id} of case {hold.case!r} on {hold.scope()} cleared")
-    print(f"{released} record(s) no longer on any hold")
-    if storage is not None:
-        _print_storage(storage, "lifted")
+    print(f"{result.released} record(s) no longer on any hold")
+    if result.storage is not None:
+        _print_storage(result.storage, "lifted")
     return 0
 
 
 def cmd_hold_list(args: argparse.Namespace) -> int:
-    actor = _actor(args)
-
-    async def body(archive: Archive, index: ArchiveIndex):
-        holds = await HoldRegistry(archive).all()
-        shown = [
-            h
-            for h in holds
-            if (args.all or h.active)
-            and (args.case is None or h.case == args.case)
-            and (args.conversation is None or h.conversation == args.conversation)
-            and (args.participant is None or h.participant == args.participant)
-        ]
-        await write_audit(
-            archive,
-            audit_record(actor, "hold-list", query={"all": bool(args.all)}, count=len(shown)),
-        )
-        return shown
-
-    for hold in run_reader(args, body):
+    holds = run_reader(
+        args,
+        lambda reader: reader.list_holds(
+            include_cleared=args.all,
+            case=args.case,
+            conversation=args.conversation,
+            participant=args.participant,
+        ),
+    )
+    for hold in holds:
         state = "active" if hold.active else f"cleared {hold.cleared_at} by {hold.cleared_by}"
         print(
             f"{hold.id}  case={hold.case}  {hold.scope()}  "
@@ -556,28 +409,11 @@ def cmd_hold_list(args: argparse.Namespace) -> int:
 
 
 def cmd_retention(args: argparse.Namespace) -> int:
-    actor = _actor(args)
     try:
         cutoff = retention_cutoff(args.days)
     except ValueError as exc:
         raise CliError(str(exc)) from exc
-
-    async def body(archive: Archive, index: ArchiveIndex):
-        report = await retention_report(archive, index, cutoff=cutoff)
-        await write_audit(
-            archive,
-            audit_record(
-                actor,
-                "retention",
-                query={"until": cutoff},
-                count=len(report.eligible),
-                past=report.past,
-                held=report.held,
-            ),
-        )
-        return report
-
-    report = run_reader(args, body)
+    report = run_reader(args, lambda reader: reader.retention(cutoff))
     print(f"retention period: {args.days} days; records sent before {report.cutoff}: {report.past}")
     print(
         f"on hold: {report.held}"
@@ -590,46 +426,8 @@ def cmd_retention(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_verify(args: argparse.Namespace) -> int:
-    files = checkpoint_files(args)
-
-    async def body(archive: Archive):
-        anchor = open_anchor_for(args, archive)
-        try:
-            return await verify_archive(
-                archive, check_media=not args.skip_media, anchor=anchor, checkpoint_files=files
-            )
-        finally:
-            if anchor is not None:
-                await anchor.close()
-
-    report = run_with_archive(args, body)
-    for problem in report.problems:
-        print(problem.line())
-    for warning in report.warnings:
-        print("warning: " + warning.line())
-    print_anchoring(report)
-    summary = (
-        f"{report.records} records, {report.ledger_entries} ledger entries in {report.segments} "
-        f"segments, {report.media_checked} media checked, {report.checkpoints} checkpoint(s)"
-    )
-    if report.ok:
-        print(f"verify OK: {summary}")
-        return 0
-    print(f"verify FAILED: {len(report.problems)} problem(s); {summary}")
-    return 1
-
-
 def cmd_stats(args: argparse.Namespace) -> int:
-    actor = _actor(args)
-
-    async def body(archive: Archive, index: ArchiveIndex):
-        await index.refresh(archive)
-        stats = index.stats()
-        await write_audit(archive, audit_record(actor, "stats", query={}, count=stats["records"]))
-        return stats
-
-    stats = run_reader(args, body)
+    stats = run_reader(args, lambda reader: reader.stats())
     print(f"records: {stats['records']}")
     print(f"conversations: {stats['conversations']}")
     print(f"first: {stats['first'] or '-'}  last: {stats['last'] or '-'}")
@@ -642,13 +440,13 @@ def cmd_stats(args: argparse.Namespace) -> int:
 def cmd_reindex(args: argparse.Namespace) -> int:
     bar = ProgressBar("reindex")
 
-    async def body(archive: Archive, index: ArchiveIndex):
+    async def body(reader: Reader):
         started = time.perf_counter()
         try:
-            total = await index.rebuild(archive, progress=bar)
+            total = await reader.index.rebuild(reader.archive, progress=bar)
         finally:
             bar.close()
-        return total, time.perf_counter() - started, index.path
+        return total, time.perf_counter() - started, reader.index.path
 
     total, elapsed, path = run_reader(args, body)
     print(f"reindexed {total} record(s) in {elapsed:.1f} s into {path}")

@@ -36,10 +36,17 @@ def add_archive_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def archive_settings(args: argparse.Namespace) -> ArchiveSettings:
+    """The archive's configuration: the environment (and ``.env``), ``--archive`` over it."""
+    try:
+        return ArchiveSettings.from_env(load_environment(), getattr(args, "archive", None))
+    except ConfigError as exc:
+        raise CliError(str(exc)) from exc
+
+
 def open_archive(args: argparse.Namespace) -> Archive:
     try:
-        settings = ArchiveSettings.from_env(load_environment(), getattr(args, "archive", None))
-        return Archive(settings.open_store())
+        return Archive(archive_settings(args).open_store())
     except (ConfigError, ValueError) as exc:
         raise CliError(str(exc)) from exc
 

@@ -11,7 +11,7 @@ import json
 
 from bot.cli.common import CliError, add_archive_option, run_with_archive
 from bridge.governance.contacts import load_contacts
-from bridge.query import phone_digits
+from bridge.readside.query import phone_digits
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -70,8 +70,8 @@ def _fail(subject: str, problems) -> CliError:
 
 def run_build(args: argparse.Namespace) -> int:
     from bot.teams_app.build import PackageParams, build_package
+    from bot.teams_app.problems import PackageInvalid
     from bot.teams_app.resources import SCHEMA_VERSION
-    from bot.teams_app.validate import PackageInvalid
 
     params = PackageParams(
         app_id=args.app_id, bot_id=args.bot_id, domain=args.domain, version=args.version,

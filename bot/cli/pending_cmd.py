@@ -28,8 +28,8 @@ def add_pending_command(commands: argparse._SubParsersAction) -> None:
 
 
 def cmd_pending(args: argparse.Namespace) -> int:
+    from bot.capture.media import list_pending
     from bot.relay.backlog import relay_backlog
-    from bot.whatsapp.media import list_pending
 
     async def body(archive: Archive):
         return await list_pending(archive.store), await relay_backlog(archive.store)

@@ -41,7 +41,7 @@ def tune_gc() -> None:
 def run(args: argparse.Namespace) -> int:
     from aiohttp import web
 
-    from bot.app import ARCHIVE, create_app
+    from bot.app import SERVICE, create_app
 
     env = dict(load_environment())
     if args.host:
@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
         app = create_app(settings)
     except (ConfigError, ValueError) as exc:
         raise CliError(str(exc)) from exc
-    log.info("archive: %s; listening on %s:%s", app[ARCHIVE].store.description, settings.host, settings.port)
+    log.info("archive: %s; listening on %s:%s", app[SERVICE].archive.store.description, settings.host, settings.port)
     tune_gc()
     web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None)
     return 0

@@ -11,9 +11,10 @@ import argparse
 import getpass
 import json
 import sys
+from dataclasses import replace
 
 from bot.cli.common import CliError, add_archive_option, run_with_archive
-from bot.settings import load_environment
+from bot.settings import AzureCredentials, ConfigError, Env, load_environment
 from bridge.archive import Archive
 from bridge.governance.registry import Member, RegistryChange, RegistryError, UserRegistry
 from bridge.governance.report import rows_to_csv, users_report_rows
@@ -189,23 +190,22 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
-    from bot.governance.directory import (
-        DirectoryError,
-        GraphDirectory,
-        MissingCredentials,
-        credential_from_env,
-        sync_group,
-    )
+    from bot.entra.directory import GraphDirectory, MissingCredentials, make_credential
+    from bot.governance.sync import sync_group
+    from bot.ports import DirectoryError
 
-    env = load_environment()
+    read = Env(load_environment())
     try:
-        credential = credential_from_env(
-            env, tenant_id=args.tenant_id, client_id=args.client_id,
-            managed_identity=args.managed_identity,
+        found = AzureCredentials.from_env(read, managed_identity=args.managed_identity)
+        credentials = replace(
+            found,
+            tenant_id=args.tenant_id or found.tenant_id,
+            client_id=args.client_id or found.client_id,
         )
-    except MissingCredentials as exc:
+        credential = make_credential(credentials)
+        graph_url = args.graph_url or read.text("GRAPH_URL")
+    except (MissingCredentials, ConfigError) as exc:
         raise CliError(str(exc)) from exc
-    graph_url = args.graph_url or env.get("GRAPH_URL") or None
 
     async def body(archive: Archive) -> RegistryChange:
         await archive.store.ensure_ready()

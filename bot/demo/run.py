@@ -18,12 +18,11 @@ from typing import Any
 
 import aiohttp
 
-from bot.app import ARCHIVE, create_app
+from bot.app import SERVICE, create_app
 from bot.loopback.connector import FakeBotConnector, TeamsUser, post_activity
-from bot.loopback.meta_graph import delivery, post_webhook, status_delivery, text_delivery
+from bot.loopback.deliveries import delivery, post_webhook, status_delivery, text_delivery
 from bot.loopback.polling import eventually
 from bot.loopback.server import LoopbackServer
-from bot.relay.docs import read_json, teams_thread_doc
 from bot.settings import Settings
 from bridge.governance.registry import Member, UserRegistry
 
@@ -64,7 +63,8 @@ async def play(archive_dir: str) -> None:
     )
     app = create_app(settings)
     service = await LoopbackServer(app, port=port).start()
-    archive = app[ARCHIVE]
+    archive = app[SERVICE].archive
+    threads = app[SERVICE].threads
     try:
         async with aiohttp.ClientSession() as http:
             print(f"wabridge demo: service on {service.url}, archive {archive_dir}")
@@ -99,7 +99,7 @@ async def play(archive_dir: str) -> None:
             )
             say(f"WhatsApp > {CONTACT_NAME} (+{CONTACT}): Hi! Is my order 1042 on its way?")
             thread = await _until(lambda: next(iter(connector.threads), None))
-            await _until(lambda: read_json(archive.store, teams_thread_doc(thread)))
+            await _until(lambda: threads.of_teams_thread(thread))
             say(f"Teams  < new thread in the inbox: {_one_line(connector.threads[thread])}")
 
             picture = meta.add_media(PICTURE, "image/png")

@@ -17,9 +17,10 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from bot.governance.cards import card_attachment, policy_card
+from bot.cards.policy import card_attachment, policy_card
 from bot.ports import Employee, GateDecision
 from bridge.archive import Archive, dedupe_key_for
+from bridge.convert.internal import policy_record
 from bridge.governance.acknowledgements import Acknowledgement, Acknowledgements, HeldMessages
 from bridge.governance.policy import Finding, Policy
 from bridge.governance.registry import AuthorizedUser, UserRegistry
@@ -30,7 +31,7 @@ from bridge.governance.report import (
     POLICY_REFUSAL,
 )
 from bridge.ids import event_key
-from bridge.record import Flag, Party, Record, now_rfc3339
+from bridge.record import Flag, Party, Record
 
 log = logging.getLogger("wabridge.governance")
 
@@ -114,6 +115,14 @@ class GovernanceGate:
                     item["flags"] = [f.flag().to_dict() for f in findings]
             released.append(item)
         return released
+
+    async def refusal(self, employee: Employee, *, text: str, held: dict[str, Any]) -> str | None:
+        """Why ``employee`` may not use the relay at all (a registry miss, archived as a
+        refusal); None if they may. Asked before anything (a new thread) is opened for them."""
+        if await self.authorized(employee.object_id) is not None:
+            return None
+        decision = await self._refuse(employee, text, held)
+        return decision.message
 
     def inbound_flags(self, text: str) -> tuple[Flag, ...]:
         if self.policy is None:
@@ -202,11 +211,8 @@ class GovernanceGate:
                                       policy: Policy) -> None:
         if await self._has_accepted(user.object_id, policy):
             return
-        at = now_rfc3339()
-        record = Record(
-            conversation=None, platform="teams", direction="internal", kind="policy",
-            type=POLICY_ACKNOWLEDGEMENT, source_id=None, sent_at=at, captured_at="",
-            sender=_party(employee, user),
+        record = policy_record(
+            POLICY_ACKNOWLEDGEMENT, _party(employee, user),
             text=f"{user.upn} accepted WhatsApp policy version {policy.version}",
             raw={"decision": "acknowledge", "object_id": user.object_id, "upn": user.upn,
                  "policy_version": policy.version, "policy_text_sha256": policy.text_sha256,
@@ -228,10 +234,9 @@ class GovernanceGate:
         conversation = conversation if isinstance(conversation, str) else None
         related = held.get("record_id") if isinstance(held.get("record_id"), str) else None
         activity = _activity_id(held)
-        record = Record(
-            conversation=conversation, platform="teams", direction="internal", kind="policy",
-            type=decision, source_id=activity, sent_at=now_rfc3339(), captured_at="",
-            sender=_party(employee, user), text=text, relates_to=related, flags=flags,
+        record = policy_record(
+            decision, _party(employee, user), text=text, conversation=conversation,
+            source_id=activity, relates_to=related, flags=flags,
             raw={"decision": decision, "summary": summary, "object_id": employee.object_id,
                  "upn": user.upn if user else employee.upn,
                  "policy_version": self.policy.version if self.policy else None, **raw},

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from bot.relay.docs import INBOX, PENDING_PREFIX, read_json
-from bot.relay.feed import FEED_DOC, unfollowed
+from bot.relay.feed import unfollowed
+from bot.relay.state import FEED_DOC, INBOX, PENDING_PREFIX, FeedCursor, InboxBinding, ParkedQueue
 from bridge.ledger import segment_sizes
+from bridge.state import DocStore
 from bridge.store.base import ArchiveStore
 
 
@@ -33,24 +34,18 @@ class RelayBacklog:
 
 
 async def relay_backlog(store: ArchiveStore) -> RelayBacklog:
-    feed = await read_json(store, FEED_DOC) or {}
+    feed = await DocStore(store, FeedCursor).get(FEED_DOC) or FeedCursor()
     sizes = await segment_sizes(store)
     behind = sum(sizes[name] - handled for name, handled in unfollowed(sizes, feed).items())
-    lease = feed.get("lease") or {}
     backlog = RelayBacklog(
-        inbox_bound=await read_json(store, INBOX) is not None,
+        inbox_bound=await DocStore(store, InboxBinding).get(INBOX) is not None,
         ledger_bytes_behind=behind,
-        lease_owner=lease.get("owner"),
-        lease_until=lease.get("until"),
+        lease_owner=feed.lease.owner,
+        lease_until=feed.lease.until if feed.lease.owner else None,
     )
-    async for info in store.list(PENDING_PREFIX):
-        doc = await read_json(store, info.name) or {}
-        for item in doc.get("items") or []:
-            backlog.parked.append(
-                ParkedRecord(
-                    str(doc.get("conversation") or "?"),
-                    str(item.get("id") or "?"),
-                    int(item.get("attempts") or 0),
-                )
-            )
+    queues = DocStore(store, ParkedQueue)
+    for name in await queues.names(PENDING_PREFIX):
+        queue = await queues.get(name) or ParkedQueue("?")
+        for item in queue.items:
+            backlog.parked.append(ParkedRecord(queue.conversation or "?", item.id, item.attempts))
     return backlog

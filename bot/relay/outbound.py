@@ -1,57 +1,47 @@
 """Teams -> WhatsApp: an employee's reply in a contact's thread, archived, gated and sent.
 
-Order for one message: the attachments the employee added are fetched (with the bot's token)
-and archived; the employee's message is archived (platform ``teams``, direction ``outbound``);
-the outbound gate decides; a relayed message is sent through the Cloud API, rate limits retried
-with backoff; the result (the wamid) or the failure is archived, linked to the employee's
-record; the thread shows one status card per sent message, updated as statuses arrive.
+Order for one message: the attachments the employee added are fetched and archived; the
+employee's message is archived (platform ``teams``, direction ``outbound``); the outbound gate
+decides; a relayed message is sent through the Cloud API, rate limits retried with backoff; the
+result (the wamid) or the failure is archived, linked to the employee's record; the thread
+shows one status card per sent message, updated as statuses arrive (:mod:`bot.relay.posting`).
+
+A message the gate holds (until its sender accepts the policy) is kept as a ``held`` dict:
+``kind``, ``conversation``, ``thread`` (the thread document), ``record_id``, ``text``,
+``attachments`` and ``template``. Held messages are stored durably by governance, so this
+layout is read back by later versions.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
-import aiohttp
-
-from bot.ports import Employee, OutboundGate, SendResult, WhatsAppSender, WhatsAppSendError
-from bot.relay.docs import create_json, sent_doc
+from bot.cards import posts as cards
+from bot.ports import (
+    AttachmentError,
+    Employee,
+    GateDecision,
+    OutboundGate,
+    SendResult,
+    TeamsFiles,
+    TeamsPoster,
+    WhatsAppSender,
+    WhatsAppSendError,
+)
+from bot.relay.state import ContactThread, SentCard, sent_doc
 from bot.relay.templates import Template
-from bot.teams import cards
 from bridge.archive import Archive, dedupe_key_for
-from bridge.convert.teams import employee_message_record, is_file_attachment
+from bridge.convert.cloud_api import send_error_record, sent_message_record
+from bridge.convert.teams import employee_message_record
 from bridge.ids import event_key, media_blob_name
-from bridge.record import Attachment, Party, Record, now_rfc3339
+from bridge.record import Attachment, Flag, Party
+from bridge.state import DocStore
 
 log = logging.getLogger("wabridge.relay")
-
-TokenProvider = Callable[[], Awaitable[str | None]]
-MAX_DOWNLOAD = 100 * 1024 * 1024
-
-
-@dataclass(frozen=True)
-class Thread:
-    """A contact's thread, as stored in ``state/relay/threads/<conversation>.json``."""
-
-    conversation: str
-    wa_id: str
-    thread_id: str
-    doc: dict[str, Any]
-
-    @property
-    def contact(self) -> Party:
-        return Party(self.wa_id, None, "whatsapp")
-
-    @property
-    def label(self) -> str:
-        return self.wa_id if self.wa_id.startswith("+") else f"+{self.wa_id}"
-
-
-class AttachmentError(Exception):
-    """An attachment of the employee could not be fetched from Teams."""
 
 
 class OutboundRelay:
@@ -61,28 +51,29 @@ class OutboundRelay:
         self,
         archive: Archive,
         *,
-        whatsapp: Callable[[], WhatsAppSender],
-        gate: Callable[[], OutboundGate],
-        templates: Callable[[], dict[str, Template]],
-        make_sender: Callable[[dict[str, Any]], Any],
+        whatsapp: WhatsAppSender,
+        gate: OutboundGate,
+        poster: TeamsPoster,
+        files: TeamsFiles,
+        templates: Callable[[], Mapping[str, Template]],
         business_number_id: str,
-        bot_token: TokenProvider,
         retry_delays: Sequence[float] = (1.0, 2.0, 4.0),
     ) -> None:
         self._archive = archive
         self._whatsapp = whatsapp
-        self._gate = gate
+        self.gate = gate
+        self._poster = poster
+        self._files = files
         self._templates = templates
-        self._make_sender = make_sender
         self._business = Party(business_number_id or "business", None, "whatsapp")
-        self._bot_token = bot_token
         self._retry_delays = tuple(retry_delays)
+        self._sent = DocStore(archive.store, SentCard)
 
     # -- entry points ---------------------------------------------------------------------------
     async def reply(
         self,
         activity: dict[str, Any],
-        thread: Thread,
+        thread: ContactThread,
         employee: Employee,
         *,
         text: str,
@@ -99,31 +90,26 @@ class OutboundRelay:
         record = employee_message_record(
             activity,
             conversation=thread.conversation,
-            contact=thread.contact,
+            contact=Party(thread.wa_id, None, "whatsapp"),
             upn=employee.upn,
             attachments=attachments,
             text=text,
         )
         if template is not None:
-            record = _with_type(record, "template")
+            record = replace(record, type="template")
         put = await self._archive.put(record, event_key("teams", "message", activity.get("id")))
-        stored = put.record
         if not put.created:
             # The Bot Connector redelivered an activity we already took: never send it twice.
             log.info("Teams activity %s was already relayed", activity.get("id"))
             return
-        poster = self._make_sender(thread.doc)
         if fetch_error:
-            await poster.post_reply(
-                thread.thread_id,
-                cards.message(f"⚠ Not sent: {fetch_error}. Please attach it again."),
-            )
+            await self._say(thread, f"⚠ Not sent: {fetch_error}. Please attach it again.")
             return
         held = {
             "kind": "template" if template else "message",
             "conversation": thread.conversation,
-            "thread": thread.doc,
-            "record_id": stored.id,
+            "thread": thread.to_dict(),
+            "record_id": put.record.id,
             "text": text,
             "attachments": [a.to_dict() for a in attachments],
             "template": (
@@ -132,51 +118,27 @@ class OutboundRelay:
                 else None
             ),
         }
-        decision = await self._gate().check_outbound(
-            employee,
-            text=text,
-            mime_types=[a.mime_type or "" for a in attachments],
-            held=held,
+        decision = await self.gate.check_outbound(
+            employee, text=text, mime_types=[a.mime_type or "" for a in attachments], held=held
         )
         await self.act(decision, held)
 
-    async def act(self, decision: Any, held: dict[str, Any]) -> None:
+    async def act(self, decision: GateDecision, held: dict[str, Any]) -> None:
         """Carry out a gate decision about ``held``."""
-        thread = held["thread"]
-        poster = self._make_sender(thread)
+        thread = ContactThread.from_dict(held["thread"])
         if decision.action == "relay":
             await self.deliver(held, flags=tuple(decision.flags))
         elif decision.action == "acknowledge":
             activity = cards.message("", [decision.card] if decision.card else [])
             if decision.message:
                 activity["text"] = decision.message
-            await poster.post_reply(thread["thread_id"], activity)
+            await self._poster.post_reply(thread.endpoint, thread.thread_id or "", activity)
         else:  # refuse, block
-            await poster.post_reply(
-                thread["thread_id"],
-                cards.message(f"⚠ Not sent: {decision.message or 'refused by policy'}"),
-            )
-
-    async def refusal(
-        self, employee: Employee, *, text: str, conversation: str, activity_id: str | None
-    ) -> str | None:
-        """Governance's refusal of an employee who may not use the relay at all, asked before
-        anything (a new thread) is opened for them; None if they may."""
-        gate = self._gate()
-        authorized = getattr(gate, "authorized", None)
-        if authorized is None or await authorized(employee.object_id) is not None:
-            return None
-        decision = await gate.check_outbound(
-            employee,
-            text=text,
-            mime_types=[],
-            held={"conversation": conversation, "activity_id": activity_id},
-        )
-        return decision.message if decision.action == "refuse" else None
+            await self._say(thread, f"⚠ Not sent: {decision.message or 'refused by policy'}")
 
     async def accept_policy(self, employee: Employee, version: str) -> int:
         """The employee accepted the policy card: send what the gate held for them."""
-        held_messages = await self._gate().accept_policy(employee, version)
+        held_messages = await self.gate.accept_policy(employee, version)
         for held in held_messages:
             await self.deliver(held, flags=tuple(held.get("flags") or ()))
         return len(held_messages)
@@ -186,85 +148,73 @@ class OutboundRelay:
         self, held: dict[str, Any], *, flags: tuple[Any, ...] = ()
     ) -> SendResult | None:
         """Send one message to its contact; archive and show the outcome. Never raises for Meta."""
-        thread = held["thread"]
-        wa_id = thread["wa_id"]
-        poster = self._make_sender(thread)
+        thread = ContactThread.from_dict(held["thread"])
+        contact = Party(thread.wa_id, None, "whatsapp")
         attachments = [Attachment.from_dict(a) for a in held.get("attachments") or ()]
         try:
-            result = await self._with_retries(lambda: self._send(wa_id, held, attachments))
+            result = await self._with_retries(lambda: self._send(thread.wa_id, held, attachments))
         except WhatsAppSendError as exc:
-            await self._archive_error(held, exc)
+            await self._archive.put(*_keyed(send_error_record(
+                conversation=held["conversation"], business=self._business, contact=contact,
+                code=exc.code, message=exc.message, employee_record_id=held["record_id"],
+                answer=exc.raw,
+            )))
             if exc.outside_window:
-                await poster.post_reply(thread["thread_id"], cards.window_closed(self._templates()))
-            else:
-                await poster.post_reply(
-                    thread["thread_id"], cards.send_failed(exc.message, exc.code)
-                )
-            return None
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            await self._archive_error(
-                held, WhatsAppSendError(None, f"Cloud API unreachable: {exc}")
-            )
-            await poster.post_reply(
-                thread["thread_id"],
-                cards.send_failed(
+                notice = cards.window_closed(self._templates())
+            elif exc.unreachable:
+                notice = cards.send_failed(
                     "the WhatsApp Cloud API could not be reached; please try again", None
-                ),
-            )
+                )
+            else:
+                notice = cards.send_failed(exc.message, exc.code)
+            await self._poster.post_reply(thread.endpoint, thread.thread_id or "", notice)
             return None
-        label = wa_id if wa_id.startswith("+") else f"+{wa_id}"
-        record = Record(
+        record = sent_message_record(
             conversation=held["conversation"],
-            platform="whatsapp",
-            direction="outbound",
-            kind="message",
-            type=held.get("kind") == "template" and "template" or _send_type(attachments),
-            source_id=result.wamid,
-            sent_at=now_rfc3339(),
-            captured_at="",
-            sender=self._business,
-            recipients=(Party(wa_id, None, "whatsapp"),),
-            text=held.get("text") or None,
-            attachments=tuple(attachments),
-            relates_to=held["record_id"],
-            flags=tuple(_flag(f) for f in flags),
-            raw=result.raw,
+            business=self._business,
+            contact=contact,
+            wamid=result.wamid,
+            type="template" if held.get("kind") == "template" else _send_type(attachments),
+            text=held.get("text"),
+            attachments=attachments,
+            employee_record_id=held["record_id"],
+            flags=[_flag(f) for f in flags],
+            answer=result.raw,
         )
         await self._archive.put(record, event_key("whatsapp", "sent", result.wamid))
-        card_id = await poster.post_reply(thread["thread_id"], cards.status_card("sent", to=label))
-        await create_json(
-            self._archive.store,
+        card_id = await self._poster.post_reply(
+            thread.endpoint, thread.thread_id or "", cards.status_card("sent", to=thread.label)
+        )
+        await self._sent.create(
             sent_doc(result.wamid),
-            {
-                "wamid": result.wamid,
-                "thread_id": thread["thread_id"],
-                "activity_id": card_id,
-                "to": label,
-                "conversation": held["conversation"],
-                "record_id": held["record_id"],
-                "status": "sent",
-                "service_url": thread.get("service_url"),
-                "tenant_id": thread.get("tenant_id"),
-                "bot_id": thread.get("bot_id"),
-            },
+            SentCard(
+                wamid=result.wamid,
+                thread_id=thread.thread_id or "",
+                activity_id=card_id,
+                to=thread.label,
+                conversation=held["conversation"],
+                record_id=held["record_id"],
+                service_url=thread.service_url,
+                tenant_id=thread.tenant_id,
+                bot_id=thread.bot_id,
+            ),
         )
         return result
 
     async def _send(
         self, wa_id: str, held: dict[str, Any], attachments: list[Attachment]
     ) -> SendResult:
-        client = self._whatsapp()
         template = held.get("template")
         if template:
-            return await client.send_template(
+            return await self._whatsapp.send_template(
                 wa_id, template["name"], language=template["language"], params=template["params"]
             )
         if not attachments:
-            return await client.send_text(wa_id, held.get("text") or "")
+            return await self._whatsapp.send_text(wa_id, held.get("text") or "")
         result = None
         for index, attachment in enumerate(attachments):
-            data = await self._archive.store.read(media_blob_name(attachment.sha256))
-            result = await client.send_media(
+            data = await self._archive.store.read(media_blob_name(attachment.sha256 or ""))
+            result = await self._whatsapp.send_media(
                 wa_id,
                 media_type=_send_type([attachment]),
                 data=data,
@@ -285,75 +235,27 @@ class OutboundRelay:
                 await asyncio.sleep(delay)
         raise AssertionError("unreachable")
 
-    async def _archive_error(self, held: dict[str, Any], exc: WhatsAppSendError) -> None:
-        record = Record(
-            conversation=held["conversation"],
-            platform="whatsapp",
-            direction="outbound",
-            kind="error",
-            type=str(exc.code) if exc.code is not None else None,
-            source_id=None,
-            sent_at=now_rfc3339(),
-            captured_at="",
-            sender=self._business,
-            recipients=(Party(held["thread"]["wa_id"], None, "whatsapp"),),
-            text=exc.message,
-            relates_to=held["record_id"],
-            raw=exc.raw or {"code": exc.code, "message": exc.message},
-        ).sealed()
-        await self._archive.put(record, dedupe_key_for(record))
+    async def _say(self, thread: ContactThread, text: str) -> None:
+        await self._poster.post_reply(thread.endpoint, thread.thread_id or "", cards.message(text))
 
-    # -- attachments ----------------------------------------------------------------------------
     async def _fetch_attachments(self, activity: dict[str, Any]) -> list[Attachment]:
-        wanted = [a for a in activity.get("attachments") or () if is_file_attachment(a)]
-        if not wanted:
-            return []
         out = []
-        token = await self._bot_token()
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
-            for item in wanted:
-                out.append(await self._fetch_one(session, item, token))
+        for file in await self._files.fetch(activity):
+            sha, size = await self._archive.put_media_bytes(file.data, mime_type=file.mime_type)
+            out.append(
+                Attachment(
+                    sha256=sha,
+                    mime_type=file.mime_type,
+                    size=size,
+                    filename=file.filename,
+                    blob=media_blob_name(sha),
+                )
+            )
         return out
 
-    async def _fetch_one(
-        self, session: aiohttp.ClientSession, item: dict[str, Any], token: str | None
-    ) -> Attachment:
-        name = item.get("name")
-        if item.get("contentType") == "application/vnd.microsoft.teams.file.download.info":
-            # A file from SharePoint/OneDrive: the download URL is pre-authorized.
-            url = (item.get("content") or {}).get("downloadUrl")
-            headers: dict[str, str] = {}
-        else:
-            url = item.get("contentUrl")
-            headers = {"Authorization": f"Bearer {token}"} if token else {}
-        if not url:
-            raise AttachmentError(f"the attachment {name or ''} has no download link")
-        try:
-            async with session.get(url, headers=headers) as resp:
-                if resp.status != 200:
-                    raise AttachmentError(
-                        f"Teams refused the download of {name or 'an attachment'} "
-                        f"(HTTP {resp.status})"
-                    )
-                if (resp.content_length or 0) > MAX_DOWNLOAD:
-                    raise AttachmentError(f"{name or 'the attachment'} is too large")
-                mime = (
-                    item.get("contentType")
-                    if "/" in (item.get("contentType") or "")
-                    and not item.get("contentType", "").startswith("application/vnd.microsoft")
-                    else resp.content_type
-                )
-                data = await resp.read()
-        except aiohttp.ClientError as exc:
-            raise AttachmentError(
-                f"the download of {name or 'an attachment'} failed: {exc}"
-            ) from None
-        if mime in (None, "", "image/*"):
-            mime = resp.content_type or "application/octet-stream"
-        sha, size = await self._archive.put_media_bytes(data, mime_type=mime)
-        return Attachment(
-            sha256=sha, mime_type=mime, size=size, filename=name, blob=media_blob_name(sha)
-        )
+
+def _keyed(record):
+    return record, dedupe_key_for(record)
 
 
 def _send_type(attachments: Sequence[Attachment]) -> str:
@@ -366,15 +268,7 @@ def _send_type(attachments: Sequence[Attachment]) -> str:
     return "document"
 
 
-def _with_type(record: Record, kind_type: str) -> Record:
-    from dataclasses import replace
-
-    return replace(record, type=kind_type)
-
-
-def _flag(value: Any):
-    from bridge.record import Flag
-
+def _flag(value: Any) -> Flag:
     if isinstance(value, Flag):
         return value
     if isinstance(value, dict):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextvars
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -19,12 +20,12 @@ from botbuilder.schema import Activity, CallerIdConstants
 from botframework.connector.auth import AuthenticationConstants
 
 from bot.settings import Settings
-from bridge.archive import Archive
 from bridge.errors import ArchiveUnavailable
-from bridge.ids import event_key
-from bridge.record import Party, Record, now_rfc3339
 
 log = logging.getLogger("wabridge.teams")
+
+#: Archives a refused activity of another tenant (``TeamsActions.foreign_tenant``).
+ForeignTenant = Callable[[dict[str, Any], str | None], Awaitable[None]]
 
 #: The activity exactly as received (the SDK's models drop fields such as mention entities).
 RAW_ACTIVITY: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
@@ -84,12 +85,18 @@ def create_adapter(settings: Settings) -> CloudAdapter:
 
 
 def messages_route(
-    adapter: CloudAdapter, bot: Bot, *, archive: Archive | None = None, tenant_id: str = ""
+    adapter: CloudAdapter,
+    bot: Bot,
+    *,
+    tenant_id: str = "",
+    on_foreign_tenant: ForeignTenant | None = None,
 ):
     """The aiohttp handler of ``POST /api/messages``.
 
     Bad or missing tokens answer 401 (also a malformed bearer, whose PyJWT error the SDK lets
-    escape); an archive outage answers 503 so that the Bot Connector retries.
+    escape); an activity of another tenant than ``tenant_id`` answers 403 once
+    ``on_foreign_tenant`` has archived the attempt; an archive outage answers 503 so that the
+    Bot Connector retries.
     """
 
     async def handle(request: web.Request) -> web.StreamResponse:
@@ -106,7 +113,7 @@ def messages_route(
         if refusal is not None:
             return refusal
         if tenant_id and activity_tenant_id(body) != tenant_id:
-            return await _refuse_foreign_tenant(archive, body, tenant_id)
+            return await _refuse_foreign_tenant(on_foreign_tenant, body)
         try:
             response = await adapter.process(request, bot)
         except web.HTTPException as exc:
@@ -164,25 +171,13 @@ def activity_tenant_id(activity: dict[str, Any]) -> str | None:
 
 
 async def _refuse_foreign_tenant(
-    archive: Archive | None, activity: dict[str, Any], tenant_id: str
+    on_foreign_tenant: ForeignTenant | None, activity: dict[str, Any]
 ) -> web.Response:
     """An activity from a Teams user of another organisation: refused (403) and archived."""
     theirs = activity_tenant_id(activity)
-    sender = activity.get("from") if isinstance(activity.get("from"), dict) else {}
-    who = str(sender.get("aadObjectId") or sender.get("id") or "unknown")
-    if archive is not None:
-        record = Record(
-            conversation=None, platform="teams", direction="internal", kind="policy",
-            type="foreign_tenant", source_id=None, sent_at=now_rfc3339(), captured_at="",
-            sender=Party(id=who, name=sender.get("name"), platform="teams"),
-            text=f"Refused a Teams activity from tenant {theirs or 'unknown'}: this bot serves "
-            f"tenant {tenant_id} only",
-            raw=activity,
-        )
-        key = event_key("teams", "policy", "foreign_tenant", activity.get("id"), who)
+    if on_foreign_tenant is not None:
         try:
-            await archive.put(record, key)
+            await on_foreign_tenant(activity, theirs)
         except ArchiveUnavailable:
             return web.json_response({"error": "archive unavailable"}, status=503)
-    log.warning("refused a Teams activity from another tenant (%s)", theirs or "none given")
     return web.json_response({"error": "this bot serves another organisation"}, status=403)

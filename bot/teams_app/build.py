@@ -10,17 +10,10 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from bot.teams_app.problems import MANIFEST_NAME, PackageInvalid, Problem
 from bot.teams_app.resources import ICON_NAMES, TEMPLATE_NAME, template_dir
-from bot.teams_app.validate import (
-    DOMAIN_RE,
-    GUID_HINT,
-    GUID_RE,
-    MANIFEST_NAME,
-    PackageInvalid,
-    Problem,
-    check_manifest,
-    validate_package,
-)
+from bot.teams_app.rules import DOMAIN_RE, GUID_HINT, GUID_RE
+from bot.teams_app.validate import check_manifest, validate_package
 
 SEMVER_RE = re.compile(r"^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)$")
 PLACEHOLDER_RE = re.compile(r"\{\{([A-Z_]+)\}\}")

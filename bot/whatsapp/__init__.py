@@ -1,11 +1,10 @@
-"""The WhatsApp side of the service.
+"""The WhatsApp side of the service (a transport: it verifies, parses and hands on).
 
-- :mod:`bot.whatsapp.client`: ``CloudApiClient``, the Cloud API adapter (``WhatsAppSender``:
-  send text/media/template, mark as read; media resolve and streamed download).
-- :mod:`bot.whatsapp.webhook`: ``GET``/``POST /api/whatsapp`` and ``setup_whatsapp(app)``, which
-  also puts the client under ``app[WHATSAPP_CLIENT]`` and runs the media worker.
-- :mod:`bot.whatsapp.media`: media capture with a durable pending list under
-  ``state/media-pending/``.
+- :mod:`bot.whatsapp.webhook`: ``GET``/``POST /api/whatsapp``; deliveries go to the core's
+  ``InboundIngest`` port (``bot/capture``).
+- :mod:`bot.whatsapp.client`: ``CloudApiClient``, the Cloud API adapter (the ``WhatsAppSender``
+  and ``MediaFetcher`` ports: send text/media/template, mark as read; media resolve and
+  streamed download).
 
 The payload -> record mapping itself is the pure :mod:`bridge.convert.whatsapp`.
 """

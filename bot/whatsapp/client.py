@@ -1,6 +1,7 @@
 """The WhatsApp Business Cloud API client: sending as the business number, and media download.
 
-A small adapter of ours over aiohttp implementing :class:`bot.ports.WhatsAppSender`. Every
+A small adapter of ours over aiohttp implementing :class:`bot.ports.WhatsAppSender` and
+:class:`bot.ports.MediaFetcher`. Every
 request has a bounded timeout; Meta's error answers become :class:`WhatsAppSendError` with
 Meta's own code and message (131047 outside the 24-hour window, 130429 rate limited, ...).
 Media downloads are streamed: a 100 MB document is never held in memory whole.
@@ -12,12 +13,11 @@ import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 
-from bot.ports import SendResult, WhatsAppSendError
+from bot.ports import MediaInfo, SendResult, WhatsAppSendError
 
 log = logging.getLogger("wabridge.whatsapp")
 
@@ -28,18 +28,6 @@ DEFAULT_DOWNLOAD_TIMEOUT = aiohttp.ClientTimeout(total=None, connect=5, sock_rea
 CHUNK_SIZE = 256 * 1024
 
 MEDIA_TYPES = ("image", "audio", "video", "document", "sticker")
-
-
-@dataclass(frozen=True)
-class MediaInfo:
-    """What ``GET /{media-id}`` answers: a short-lived download URL and the media's facts."""
-
-    media_id: str
-    url: str
-    mime_type: str | None
-    sha256: str | None
-    file_size: int | None
-    raw: dict[str, Any]
 
 
 class CloudApiClient:
@@ -232,7 +220,9 @@ class CloudApiClient:
                 async for chunk in response.content.iter_chunked(chunk_size):
                     yield chunk
         except (TimeoutError, aiohttp.ClientError) as exc:
-            raise WhatsAppSendError(None, f"media download failed: {_describe(exc)}") from exc
+            raise WhatsAppSendError(
+                None, f"media download failed: {_describe(exc)}", unreachable=True
+            ) from exc
 
     async def download_media(self, media_id: str) -> tuple[MediaInfo, AsyncIterator[bytes]]:
         """Resolve ``media_id`` and open its byte stream: ``(info, chunks)``."""
@@ -266,7 +256,9 @@ class CloudApiClient:
                     raise await _api_error(response)
                 text = await response.text()
         except (TimeoutError, aiohttp.ClientError) as exc:
-            raise WhatsAppSendError(None, f"Graph API not reachable: {_describe(exc)}") from exc
+            raise WhatsAppSendError(
+                None, f"Graph API not reachable: {_describe(exc)}", unreachable=True
+            ) from exc
         try:
             answer = json.loads(text) if text else {}
         except ValueError:

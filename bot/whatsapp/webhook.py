@@ -1,106 +1,142 @@
 """The WhatsApp webhook transport: ``GET``/``POST /api/whatsapp`` (DESIGN.md §3.1, §4).
 
 ``GET`` answers Meta's subscription handshake. ``POST`` checks ``X-Hub-Signature-256`` over the
-raw bytes (constant-time) before anything is parsed, refuses bodies over 3 MiB, converts the
-delivery with the pure converter, and answers 200 only once every record is durable (and the
-media is stored or durably pending). Storage trouble answers 503 within the archive budget, so
-Meta retries; a retry maps onto the same records.
+raw bytes (constant-time) before anything is parsed, refuses bodies over 3 MiB, parses the JSON
+and converts the delivery with the pure converter, and hands the records to the core's
+:class:`bot.ports.InboundIngest`. It answers 200 only once the core has made every record
+durable (and the media stored or durably pending); storage trouble answers 503 within the
+archive budget, so Meta retries, and a retry maps onto the same records.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import json
 import logging
 import math
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass
 
 from aiohttp import web
 
-from bot.app import ARCHIVE, INBOUND_LISTENERS, MAX_BODY, OUTBOUND_GATE, SETTINGS
-from bot.governance.inbound import flag_items
-from bot.whatsapp.client import CloudApiClient
-from bot.whatsapp.media import MediaCapture, MediaSettings
+from bot.ports import InboundIngest
 from bridge.convert.whatsapp import convert_delivery
 from bridge.errors import ArchiveError
 from bridge.record import now_rfc3339
 
 log = logging.getLogger("wabridge.webhook")
 
-WHATSAPP_CLIENT = web.AppKey("whatsapp_client", CloudApiClient)
-MEDIA_CAPTURE = web.AppKey("media_capture", MediaCapture)
-#: Everything before the 200 (records, media pending list) must fit in this, so that Meta gets
-#: its answer (5xx on storage trouble) well within 15 s.
-ARCHIVE_BUDGET = 12.0
+#: Meta documents webhook payloads of up to 3 MB; accept 3 MiB and refuse larger with 413.
+MAX_BODY = 3 * 1024 * 1024
 SIGNATURE_HEADER = "X-Hub-Signature-256"
-#: Deliveries being archived at once, per instance, unless ``WABRIDGE_MAX_INFLIGHT_DELIVERIES``
-#: says otherwise. Beyond it a delivery is answered 503 at once (Meta retries it) instead of
-#: queueing behind the others: when storage slows down, the deliveries admitted still finish
-#: within the budget rather than all of them timing out together.
-MAX_INFLIGHT = 64
 #: Meta's deliveries nest about ten levels deep; anything far deeper is refused with 400 rather
 #: than handed to recursive code (the JSON decoder, the canonical encoder) that would fail.
 MAX_DEPTH = 64
 
 
-@dataclass
-class Admission:
-    """How many deliveries this instance is archiving now, and how many it may."""
+class WhatsAppWebhook:
+    """The webhook routes of one service, handing deliveries to ``ingest``.
 
-    limit: int = MAX_INFLIGHT
-    active: int = 0
+    ``app_secret`` is checked on every delivery whenever it is set; without it only
+    ``dev_mode`` accepts deliveries. At most ``max_inflight`` deliveries are archived at once:
+    beyond that a delivery is answered 503 at once (Meta retries it) instead of queueing behind
+    the others, so that when storage slows down the deliveries admitted still finish within the
+    budget rather than all of them timing out together.
+    """
 
-    @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> Admission:
+    def __init__(
+        self,
+        ingest: InboundIngest,
+        *,
+        app_secret: str,
+        verify_token: str,
+        dev_mode: bool = False,
+        max_inflight: int = 64,
+    ) -> None:
+        self._ingest = ingest
+        self._secret = app_secret
+        self._verify_token = verify_token
+        self._dev_mode = dev_mode
+        self.max_inflight = max_inflight
+        self.active = 0
+
+    def add_routes(self, app: web.Application) -> None:
+        app.router.add_get("/api/whatsapp", self.handle_verify)
+        app.router.add_post("/api/whatsapp", self.handle_delivery)
+
+    async def handle_verify(self, request: web.Request) -> web.Response:
+        """Meta's subscription handshake: 200 with exactly ``hub.challenge``, else 403."""
+        expected = self._verify_token
+        query = request.query
+        token = query.get("hub.verify_token", "")
+        challenge = query.get("hub.challenge")
+        if (
+            expected
+            and query.get("hub.mode") == "subscribe"
+            and challenge is not None
+            and hmac.compare_digest(token.encode("utf-8"), expected.encode("utf-8"))
+        ):
+            return web.Response(text=challenge, content_type="text/plain")
+        return web.Response(status=403, text="verification refused")
+
+    async def handle_delivery(self, request: web.Request) -> web.Response:
+        """One webhook delivery: verify, parse, hand to the core, then 200."""
+        started = time.monotonic()
+        body = await read_limited(request)
+        if body is None:
+            log.warning("webhook refused: body over %d bytes", MAX_BODY)
+            return web.Response(status=413, text="payload too large")
+        refusal = self._refuse_unsigned(request, body)
+        if refusal is not None:
+            return refusal
         try:
-            return cls(max(1, int(env.get("WABRIDGE_MAX_INFLIGHT_DELIVERIES") or MAX_INFLIGHT)))
-        except ValueError:
-            return cls()
+            payload = json.loads(body, parse_constant=_not_json, parse_float=_finite)
+        except (ValueError, UnicodeDecodeError):
+            return web.Response(status=400, text="body is not JSON")
+        except RecursionError:
+            payload, too_deep = None, True
+        else:
+            too_deep = nesting_depth(payload) > MAX_DEPTH
+        if too_deep:
+            log.warning("webhook refused: JSON nested deeper than %d levels", MAX_DEPTH)
+            return web.Response(status=400, text=f"JSON nested deeper than {MAX_DEPTH} levels")
 
+        if self.active >= self.max_inflight:
+            log.warning("webhook: busy (%d deliveries being archived), answering 503", self.active)
+            return web.Response(status=503, text="busy, retry later", headers={"Retry-After": "5"})
+        items = convert_delivery(payload, received_at=now_rfc3339())
+        self.active += 1
+        try:
+            stored = await self._ingest.accept(items)
+        except (ArchiveError, TimeoutError) as exc:
+            log.warning(
+                "webhook: archive unavailable, answering 503 (%d records): %s",
+                len(items),
+                str(exc) or f"{type(exc).__name__} (timed out)",
+            )
+            return web.Response(status=503, text="archive unavailable, retry later")
+        finally:
+            self.active -= 1
+        log.debug(
+            "webhook: %d record(s) archived in %.1f ms",
+            len(stored),
+            (time.monotonic() - started) * 1000,
+        )
+        return web.Response(text="EVENT_RECEIVED")
 
-ADMISSION = web.AppKey("webhook_admission", Admission)
-
-
-def setup_whatsapp(app: web.Application) -> None:
-    """Add the webhook routes, the Cloud API client and the media worker to ``app``."""
-    settings = app[SETTINGS]
-    app[WHATSAPP_CLIENT] = CloudApiClient.from_settings(settings)
-    app[MEDIA_CAPTURE] = MediaCapture(
-        app[ARCHIVE], app[WHATSAPP_CLIENT], MediaSettings.from_env(settings.extra)
-    )
-    app[ADMISSION] = Admission.from_env(settings.extra)
-    app.router.add_get("/api/whatsapp", handle_verify)
-    app.router.add_post("/api/whatsapp", handle_delivery)
-
-    async def start_worker(app: web.Application) -> None:
-        app[MEDIA_CAPTURE].start()
-
-    async def stop_worker(app: web.Application) -> None:
-        await app[MEDIA_CAPTURE].stop()
-        await app[WHATSAPP_CLIENT].close()
-
-    app.on_startup.append(start_worker)
-    app.on_cleanup.insert(0, stop_worker)
-
-
-async def handle_verify(request: web.Request) -> web.Response:
-    """Meta's subscription handshake: 200 with exactly ``hub.challenge``, else 403."""
-    expected = request.app[SETTINGS].whatsapp_verify_token
-    query = request.query
-    token = query.get("hub.verify_token", "")
-    challenge = query.get("hub.challenge")
-    if (
-        expected
-        and query.get("hub.mode") == "subscribe"
-        and challenge is not None
-        and hmac.compare_digest(token.encode("utf-8"), expected.encode("utf-8"))
-    ):
-        return web.Response(text=challenge, content_type="text/plain")
-    return web.Response(status=403, text="verification refused")
+    def _refuse_unsigned(self, request: web.Request, body: bytes) -> web.Response | None:
+        if self._secret:
+            header = request.headers.get(SIGNATURE_HEADER)
+            if not header:
+                log.warning("webhook refused: no %s (%d bytes)", SIGNATURE_HEADER, len(body))
+                return web.Response(status=401, text="signature required")
+            if not signature_ok(body, header, self._secret):
+                log.warning("webhook refused: bad signature (%d bytes)", len(body))
+                return web.Response(status=403, text="signature mismatch")
+        elif not self._dev_mode:
+            log.error("webhook refused: WHATSAPP_APP_SECRET is not set")
+            return web.Response(status=403, text="webhook secret not configured")
+        return None
 
 
 def signature_ok(body: bytes, header: str | None, secret: str) -> bool:
@@ -147,87 +183,3 @@ async def read_limited(request: web.Request, limit: int = MAX_BODY) -> bytes | N
             return None
         chunks.append(chunk)
     return b"".join(chunks)
-
-
-async def archive_delivery(request: web.Request, payload: object) -> list | None:
-    """Archive the delivery's records (and its media, or a durable pending entry) within the
-    budget; None if the archive is unavailable."""
-    items = convert_delivery(payload, received_at=now_rfc3339())
-    items = flag_items(items, request.app.get(OUTBOUND_GATE))  # lexicon findings on inbound text
-    archive = request.app[ARCHIVE]
-    capture = request.app[MEDIA_CAPTURE]
-    try:
-        async with asyncio.timeout(ARCHIVE_BUDGET):
-            results = await archive.put_many(items)
-            stored = [r.record for r in results]
-            await capture.capture(stored)
-    except (ArchiveError, TimeoutError) as exc:
-        log.warning(
-            "webhook: archive unavailable, answering 503 (%d records): %s",
-            len(items),
-            str(exc) or f"{type(exc).__name__} (timed out)",
-        )
-        return None
-    return stored
-
-
-async def handle_delivery(request: web.Request) -> web.Response:
-    """One webhook delivery: verify, parse, archive, fetch media, notify, then 200."""
-    started = time.monotonic()
-    settings = request.app[SETTINGS]
-    body = await read_limited(request)
-    if body is None:
-        log.warning("webhook refused: body over %d bytes", MAX_BODY)
-        return web.Response(status=413, text="payload too large")
-    secret = settings.whatsapp_app_secret
-    if secret:
-        header = request.headers.get(SIGNATURE_HEADER)
-        if not header:
-            log.warning("webhook refused: no %s (%d bytes)", SIGNATURE_HEADER, len(body))
-            return web.Response(status=401, text="signature required")
-        if not signature_ok(body, header, secret):
-            log.warning("webhook refused: bad signature (%d bytes)", len(body))
-            return web.Response(status=403, text="signature mismatch")
-    elif not settings.dev_mode:
-        log.error("webhook refused: WHATSAPP_APP_SECRET is not set")
-        return web.Response(status=403, text="webhook secret not configured")
-    try:
-        payload = json.loads(body, parse_constant=_not_json, parse_float=_finite)
-    except (ValueError, UnicodeDecodeError):
-        return web.Response(status=400, text="body is not JSON")
-    except RecursionError:
-        payload, too_deep = None, True
-    else:
-        too_deep = nesting_depth(payload) > MAX_DEPTH
-    if too_deep:
-        log.warning("webhook refused: JSON nested deeper than %d levels", MAX_DEPTH)
-        return web.Response(status=400, text=f"JSON nested deeper than {MAX_DEPTH} levels")
-
-    admission = request.app[ADMISSION]
-    if admission.active >= admission.limit:
-        log.warning("webhook: busy (%d deliveries being archived), answering 503", admission.active)
-        return web.Response(status=503, text="busy, retry later", headers={"Retry-After": "5"})
-    admission.active += 1
-    try:
-        stored = await archive_delivery(request, payload)
-    finally:
-        admission.active -= 1
-    if stored is None:
-        return web.Response(status=503, text="archive unavailable, retry later")
-
-    for listener in request.app[INBOUND_LISTENERS]:
-        try:
-            await listener(stored)
-        except ArchiveError as exc:
-            # Listeners queue durable work (the relay to Teams) in the archive's storage: if
-            # that failed, Meta must retry. The records are already stored and dedupe.
-            log.warning("webhook: queuing follow-up work failed, answering 503: %s", exc)
-            return web.Response(status=503, text="archive unavailable, retry later")
-        except Exception:  # noqa: BLE001 - a bug in a listener must not lose the delivery's 200
-            log.exception("inbound listener %r failed", listener)
-    log.debug(
-        "webhook: %d record(s) archived in %.1f ms",
-        len(stored),
-        (time.monotonic() - started) * 1000,
-    )
-    return web.Response(text="EVENT_RECEIVED")

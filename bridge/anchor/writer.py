@@ -1,12 +1,12 @@
-"""Writing checkpoints: one by hand (:func:`take_checkpoint`, :func:`write_checkpoint_file`), and
+"""Writing checkpoints: one by hand (:func:`checkpoint_now`, into the anchor or a new file), and
 the service's writer, one into the anchor every few minutes (:class:`CheckpointWriter`).
 
-Every instance runs one, from start-up to shutdown (one last checkpoint then); an instance skips its turn when another instance's checkpoint is
-younger than half the interval, so a scaled-out service does not multiply checkpoints. A
-failure (storage or anchor unreachable) is logged and tried again at the next turn: it never
-touches the acknowledgement path. Before each checkpoint the ledger entries this instance still
-owes (a record stored, its ledger append failed) are written, so that the checkpoint does not
-miss records that are in the archive.
+Every instance runs one, from start-up to shutdown (one last checkpoint then); an instance skips
+its turn when another instance's checkpoint is younger than half the interval, so a scaled-out
+service does not multiply checkpoints. A failure (storage or anchor unreachable) is logged and
+tried again at the next turn: it never touches the acknowledgement path. Before each checkpoint
+the ledger entries this instance still owes (a record stored, its ledger append failed) are
+written, so that the checkpoint does not miss records that are in the archive.
 """
 
 from __future__ import annotations
@@ -56,6 +56,27 @@ def write_checkpoint_file(path: Path, checkpoint: Checkpoint) -> None:
         fh.write(checkpoint.to_bytes())
         fh.flush()
         os.fsync(fh.fileno())
+
+
+async def checkpoint_now(
+    store: ArchiveStore,
+    writer: str,
+    *,
+    anchor: AnchorStore | None = None,
+    out: Path | None = None,
+) -> tuple[Checkpoint, str]:
+    """Take a checkpoint of the archive in ``store`` and keep it in ``anchor``, or else in the
+    new file ``out``; returns it and where it went. Raises :class:`NoArchive`, and
+    ``FileExistsError`` when ``out`` exists."""
+    if (anchor is None) == (out is None):
+        raise ValueError("a checkpoint goes into an anchor or a file: give one of them")
+    checkpoint = await take_checkpoint(store, writer)
+    if anchor is None:
+        write_checkpoint_file(out, checkpoint)
+        return checkpoint, str(out)
+    await anchor.ensure_ready()
+    name = await anchor.put(checkpoint, os.urandom(4).hex())
+    return checkpoint, f"{name} in {anchor.description}"
 
 
 class CheckpointWriter:

@@ -136,3 +136,34 @@ def is_file_attachment(attachment: dict[str, Any]) -> bool:
     if content_type.startswith(("text/html", "application/vnd.microsoft.card")):
         return False
     return bool(attachment.get("contentUrl"))
+
+
+def relay_post_record(
+    relayed: Record,
+    *,
+    activity: dict[str, Any],
+    activity_id: str,
+    thread_id: str,
+    channel_id: str,
+    bot_id: str | None,
+) -> Record:
+    """The bot's own Teams post showing ``relayed`` (an inbound WhatsApp record) in its thread.
+
+    Linked to it through ``relates_to``; its ``source_id`` is the Teams activity id, never the
+    wamid; ``raw`` keeps the thread and the activity exactly as posted.
+    """
+    return Record(
+        conversation=relayed.conversation,
+        platform="teams",
+        direction="inbound",
+        kind="message",
+        type="relay",
+        source_id=activity_id,
+        sent_at=now_rfc3339(),
+        captured_at="",
+        sender=Party(bot_id or "bot", "wabridge", "teams"),
+        recipients=(Party(channel_id, None, "teams"),),
+        text=activity.get("text"),
+        relates_to=relayed.id,
+        raw={"thread_id": thread_id, "activity": activity},
+    )

@@ -9,13 +9,12 @@ hands the messages out, so each held message is released exactly once even when 
 
 from __future__ import annotations
 
-import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from bridge.governance.state import read_doc, update_doc
 from bridge.ids import new_record_id, state_blob_name
 from bridge.record import now_rfc3339
+from bridge.state import DocStore
 from bridge.store.base import ArchiveStore
 
 #: How many released message ids a held document remembers, as evidence of what went out.
@@ -38,31 +37,51 @@ class Acknowledgement:
     record_id: str
 
 
+@dataclass(frozen=True)
+class AcksDoc:
+    """``state/governance/acks/<object id>.json``: the policy versions one employee accepted."""
+
+    object_id: str
+    versions: dict[str, Acknowledgement] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "object_id": self.object_id,
+            "versions": {
+                v: {"at": a.at, "text_sha256": a.text_sha256, "record_id": a.record_id}
+                for v, a in self.versions.items()
+            },
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> AcksDoc:
+        return cls(
+            str(data.get("object_id") or ""),
+            {v: Acknowledgement(version=v, **e) for v, e in (data.get("versions") or {}).items()},
+        )
+
+
 class Acknowledgements:
     """Which policy versions each employee has accepted."""
 
     def __init__(self, store: ArchiveStore) -> None:
-        self.store = store
+        self.docs = DocStore(store, AcksDoc)
 
     async def get(self, object_id: str, version: str) -> Acknowledgement | None:
-        doc, _ = await read_doc(self.store, acks_doc(object_id))
-        entry = (doc.get("versions") or {}).get(version)
-        return None if entry is None else Acknowledgement(version=version, **entry)
+        doc = await self.docs.get(acks_doc(object_id))
+        return doc.versions.get(version) if doc else None
 
     async def put(self, object_id: str, ack: Acknowledgement) -> Acknowledgement:
         """Store ``ack`` unless that version was acknowledged before; returns the stored one."""
 
-        def change(current: dict) -> tuple[dict | None, Acknowledgement]:
-            versions = (current or {}).get("versions") or {}
-            if ack.version in versions:
-                return None, Acknowledgement(version=ack.version, **versions[ack.version])
-            doc = copy.deepcopy(current) or {"object_id": object_id}
-            doc.setdefault("versions", {})[ack.version] = {
-                "at": ack.at, "text_sha256": ack.text_sha256, "record_id": ack.record_id,
-            }
-            return doc, ack
+        def change(current: AcksDoc | None) -> AcksDoc | None:
+            doc = current or AcksDoc(object_id)
+            if ack.version in doc.versions:
+                return None
+            return replace(doc, versions={**doc.versions, ack.version: ack})
 
-        return await update_doc(self.store, acks_doc(object_id), change)
+        stored = await self.docs.update(acks_doc(object_id), change)
+        return stored.versions[ack.version]  # type: ignore[union-attr]
 
 
 @dataclass(frozen=True)
@@ -71,13 +90,55 @@ class HeldMessage:
     held_at: str
     policy_version: str
     held: dict[str, Any]
+    dedupe_key: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "held_at": self.held_at,
+            "dedupe_key": self.dedupe_key,
+            "policy_version": self.policy_version,
+            "held": self.held,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> HeldMessage:
+        return cls(
+            data["id"], data["held_at"], data["policy_version"], data["held"],
+            data.get("dedupe_key"),
+        )
+
+
+@dataclass(frozen=True)
+class HeldDoc:
+    """``state/governance/held/<object id>.json``: the messages one employee tried to send
+    before accepting, and the last ``RELEASED_MEMORY`` released (id, dedupe key, when)."""
+
+    object_id: str
+    messages: tuple[HeldMessage, ...] = ()
+    released: tuple[dict[str, Any], ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "object_id": self.object_id,
+            "messages": [m.to_dict() for m in self.messages],
+            "released": list(self.released),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> HeldDoc:
+        return cls(
+            str(data.get("object_id") or ""),
+            tuple(HeldMessage.from_dict(m) for m in data.get("messages") or ()),
+            tuple(data.get("released") or ()),
+        )
 
 
 class HeldMessages:
     """Messages waiting for their sender's policy acknowledgement."""
 
     def __init__(self, store: ArchiveStore) -> None:
-        self.store = store
+        self.docs = DocStore(store, HeldDoc)
 
     async def hold(
         self, object_id: str, policy_version: str, held: dict[str, Any],
@@ -88,47 +149,39 @@ class HeldMessages:
         With ``dedupe_key`` (the Teams activity id), a message held or released before under
         the same key is not held again (a redelivered activity) and None is returned.
         """
-        entry = HeldMessage(new_record_id(), now_rfc3339(), policy_version, held)
+        entry = HeldMessage(new_record_id(), now_rfc3339(), policy_version, held, dedupe_key)
 
-        def change(current: dict) -> tuple[dict | None, HeldMessage | None]:
-            doc = copy.deepcopy(current) or {"object_id": object_id}
-            if dedupe_key is not None and any(
-                m.get("dedupe_key") == dedupe_key
-                for m in (*doc.get("messages", []), *doc.get("released", []))
+        def change(current: HeldDoc | None) -> HeldDoc | None:
+            doc = current or HeldDoc(object_id)
+            if dedupe_key is not None and (
+                any(m.dedupe_key == dedupe_key for m in doc.messages)
+                or any(r.get("dedupe_key") == dedupe_key for r in doc.released)
             ):
-                return None, None
-            doc.setdefault("messages", []).append({
-                "id": entry.id, "held_at": entry.held_at, "dedupe_key": dedupe_key,
-                "policy_version": entry.policy_version, "held": entry.held,
-            })
-            return doc, entry
+                return None
+            return replace(doc, messages=(*doc.messages, entry))
 
-        return await update_doc(self.store, held_doc(object_id), change)
+        stored = await self.docs.update(held_doc(object_id), change)
+        return entry if stored is not None and entry in stored.messages else None
 
     async def pending(self, object_id: str) -> list[HeldMessage]:
-        doc, _ = await read_doc(self.store, held_doc(object_id))
-        return [_held(m) for m in doc.get("messages") or []]
+        doc = await self.docs.get(held_doc(object_id))
+        return list(doc.messages) if doc else []
 
     async def release(self, object_id: str) -> list[HeldMessage]:
         """Take every held message, oldest first; a second call gets none of them again."""
+        taken: list[HeldMessage] = []
 
-        def change(current: dict) -> tuple[dict | None, list[HeldMessage]]:
-            messages = (current or {}).get("messages") or []
-            if not messages:
-                return None, []
-            doc = copy.deepcopy(current)
+        def change(current: HeldDoc | None) -> HeldDoc | None:
+            taken.clear()
+            if current is None or not current.messages:
+                return None
+            taken.extend(current.messages)
             at = now_rfc3339()
-            released = doc.get("released") or []
-            released.extend(
-                {"id": m["id"], "dedupe_key": m.get("dedupe_key"), "released_at": at}
-                for m in messages
+            released = current.released + tuple(
+                {"id": m.id, "dedupe_key": m.dedupe_key, "released_at": at}
+                for m in current.messages
             )
-            doc["released"] = released[-RELEASED_MEMORY:]
-            doc["messages"] = []
-            return doc, [_held(m) for m in messages]
+            return replace(current, messages=(), released=released[-RELEASED_MEMORY:])
 
-        return await update_doc(self.store, held_doc(object_id), change)
-
-
-def _held(data: dict[str, Any]) -> HeldMessage:
-    return HeldMessage(data["id"], data["held_at"], data["policy_version"], data["held"])
+        await self.docs.update(held_doc(object_id), change)
+        return list(taken)

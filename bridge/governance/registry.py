@@ -9,16 +9,16 @@ goes unaudited and none is audited twice.
 
 from __future__ import annotations
 
-import copy
 import re
-from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from bridge.archive import Archive, dedupe_key_for
-from bridge.governance.state import read_doc, update_doc
+from bridge.convert.internal import registry_audit_record
 from bridge.ids import state_blob_name
 from bridge.record import Party, Record, now_rfc3339
+from bridge.state import DocStore
 
 REGISTRY_DOC = state_blob_name("governance", "users")
 _GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
@@ -92,16 +92,49 @@ class RegistryChange:
         return bool(self.added or self.removed or self.updated)
 
 
+@dataclass(frozen=True)
+class UsersDoc:
+    """``state/governance/users.json``: every entry, a revision, and the audit records of the
+    last change until they are archived (``pending_audit``: record dicts)."""
+
+    users: dict[str, AuthorizedUser] = field(default_factory=dict)
+    revision: int = 0
+    pending_audit: tuple[dict[str, Any], ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema": "wabridge.users/1",
+            "users": {oid: user.to_dict() for oid, user in self.users.items()},
+            "revision": self.revision,
+            "pending_audit": list(self.pending_audit),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> UsersDoc:
+        return cls(
+            users={
+                oid: AuthorizedUser.from_dict(entry)
+                for oid, entry in (data.get("users") or {}).items()
+            },
+            revision=int(data.get("revision") or 0),
+            pending_audit=tuple(data.get("pending_audit") or ()),
+        )
+
+
+Plan = Callable[[dict[str, AuthorizedUser]], tuple[list, list, list]]
+
+
 class UserRegistry:
     """Reads and changes the authorized-user registry; every change is audited."""
 
     def __init__(self, archive: Archive) -> None:
         self.archive = archive
+        self.docs = DocStore(archive.store, UsersDoc)
 
     async def users(self) -> dict[str, AuthorizedUser]:
         """Every authorized user by (lower-case) object id."""
-        doc, _ = await read_doc(self.archive.store, REGISTRY_DOC)
-        return {oid: AuthorizedUser.from_dict(u) for oid, u in (doc.get("users") or {}).items()}
+        doc = await self.docs.get(REGISTRY_DOC)
+        return dict(doc.users) if doc else {}
 
     async def get(self, object_id: str) -> AuthorizedUser | None:
         return (await self.users()).get((object_id or "").strip().lower())
@@ -120,10 +153,10 @@ class UserRegistry:
             raise RegistryError("name the user by exactly one of object id or UPN")
         wanted_oid = normalize_object_id(object_id) if object_id else None
 
-        def plan(users: dict[str, dict]) -> tuple[list, list, list]:
+        def plan(users: dict[str, AuthorizedUser]) -> tuple[list, list, list]:
             for oid, entry in users.items():
-                if oid == wanted_oid or (upn and entry["upn"].lower() == upn.strip().lower()):
-                    return [], [AuthorizedUser.from_dict(entry)], []
+                if oid == wanted_oid or (upn and entry.upn.lower() == upn.strip().lower()):
+                    return [], [entry], []
             named = f"object id {object_id}" if object_id else f"UPN {upn}"
             raise RegistryError(f"no authorized user with {named}")
 
@@ -138,17 +171,17 @@ class UserRegistry:
             oid = normalize_object_id(member.object_id)
             wanted[oid] = Member(oid, member.upn or oid, member.name)
 
-        def plan(users: dict[str, dict]) -> tuple[list, list, list]:
+        def plan(users: dict[str, AuthorizedUser]) -> tuple[list, list, list]:
             added, _, updated = _plan_upsert(users, wanted.values(), by, source)
-            removed = [AuthorizedUser.from_dict(e) for oid, e in users.items() if oid not in wanted]
+            removed = [entry for oid, entry in users.items() if oid not in wanted]
             return added, removed, updated
 
         return await self._change(plan, by)
 
     async def flush_audit(self) -> None:
         """Archive audit records an interrupted change left pending, then forget them."""
-        doc, _ = await read_doc(self.archive.store, REGISTRY_DOC)
-        pending = doc.get("pending_audit") or []
+        doc = await self.docs.get(REGISTRY_DOC)
+        pending = doc.pending_audit if doc else ()
         if not pending:
             return
         records = [Record.from_dict(data) for data in pending]
@@ -156,26 +189,30 @@ class UserRegistry:
             await self.archive.put_many([(r, dedupe_key_for(r)) for r in records[start:start + 64]])
         done = {d["id"] for d in pending}
 
-        def forget(current: dict) -> tuple[dict | None, None]:
-            left = [d for d in current.get("pending_audit") or [] if d["id"] not in done]
-            if len(left) == len(current.get("pending_audit") or []):
-                return None, None
-            current["pending_audit"] = left
-            return current, None
+        def forget(current: UsersDoc | None) -> UsersDoc | None:
+            if current is None:
+                return None
+            left = tuple(d for d in current.pending_audit if d["id"] not in done)
+            if len(left) == len(current.pending_audit):
+                return None
+            return replace(current, pending_audit=left)
 
-        await update_doc(self.archive.store, REGISTRY_DOC, forget)
+        await self.docs.update(REGISTRY_DOC, forget)
 
-    async def _change(self, plan, by: str) -> RegistryChange:
+    async def _change(self, plan: Plan, by: str) -> RegistryChange:
         await self.flush_audit()
+        outcome: list[RegistryChange] = []
 
-        def apply(current: dict) -> tuple[dict | None, RegistryChange]:
-            doc = copy.deepcopy(current) or {"schema": "wabridge.users/1", "users": {}}
-            users: dict[str, dict] = doc.setdefault("users", {})
+        def apply(current: UsersDoc | None) -> UsersDoc | None:
+            outcome.clear()
+            doc = current or UsersDoc()
+            users = dict(doc.users)
             added, removed, updated = plan(users)
             if not (added or removed or updated):
-                return None, RegistryChange()
+                outcome.append(RegistryChange())
+                return None
             for user in (*added, *updated):
-                users[user.object_id] = user.to_dict()
+                users[user.object_id] = user
             for user in removed:
                 users.pop(user.object_id, None)
             records = tuple(
@@ -183,47 +220,32 @@ class UserRegistry:
                 + [audit_record("user_updated", u, by) for u in updated]
                 + [audit_record("user_removed", u, by) for u in removed]
             )
-            doc["revision"] = int(doc.get("revision", 0)) + 1
-            pending = list(doc.get("pending_audit") or [])
-            doc["pending_audit"] = pending + [r.to_dict() for r in records]
-            return doc, RegistryChange(tuple(added), tuple(removed), tuple(updated), records)
+            outcome.append(RegistryChange(tuple(added), tuple(removed), tuple(updated), records))
+            return UsersDoc(
+                users, doc.revision + 1, doc.pending_audit + tuple(r.to_dict() for r in records)
+            )
 
-        change = await update_doc(self.archive.store, REGISTRY_DOC, apply)
+        await self.docs.update(REGISTRY_DOC, apply)
+        change = outcome[0]
         if change.changed:
             await self.flush_audit()
         return change
 
 
-def _plan_upsert(users: dict[str, dict], members: Iterable[Member], by: str,
+def _plan_upsert(users: dict[str, AuthorizedUser], members: Iterable[Member], by: str,
                  source: str) -> tuple[list, list, list]:
     added, updated = [], []
     now = now_rfc3339()
     for member in members:
-        existing = users.get(member.object_id)
-        if existing is None:
+        old = users.get(member.object_id)
+        if old is None:
             added.append(AuthorizedUser(member.object_id, member.upn, member.name, by, now, source))
-        elif existing["upn"] != member.upn or (member.name and existing.get("name") != member.name):
-            old = AuthorizedUser.from_dict(existing)
+        elif old.upn != member.upn or (member.name and old.name != member.name):
             updated.append(AuthorizedUser(old.object_id, member.upn, member.name or old.name,
                                           old.added_by, old.added_at, old.source))
     return added, [], updated
 
 
-_AUDIT_TEXT = {
-    "user_added": "Authorized {who} to use the WhatsApp relay",
-    "user_updated": "Updated the registry entry of {who}",
-    "user_removed": "Withdrew the WhatsApp relay authorization of {who}",
-}
-
-
 def audit_record(action: str, user: AuthorizedUser, by: str) -> Record:
     """The sealed ``audit`` record of one registry change, made by ``by``."""
-    who = f"{user.upn} ({user.object_id})"
-    return Record(
-        conversation=None, platform="teams", direction="internal", kind="audit", type=action,
-        source_id=None, sent_at=now_rfc3339(), captured_at="",
-        sender=Party(id=by, name=by, platform="teams"),
-        recipients=(user.party(),),
-        text=_AUDIT_TEXT[action].format(who=who) + f" (by {by})",
-        raw={"registry": "authorized_users", "action": action, "user": user.to_dict(), "by": by},
-    ).sealed()
+    return registry_audit_record(action, user.to_dict(), user.party(), by)

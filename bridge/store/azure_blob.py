@@ -150,15 +150,18 @@ class AzureBlobStore:
         return self._container.get_blob_client(_checked(name))
 
     async def ensure_ready(self) -> None:
-        try:
-            await self._call("create container", self._container.create_container())
-        except ResourceExistsError:
-            pass
-        except ArchiveUnavailable as exc:
-            # Managed identities often may write blobs but not create containers.
-            if "403" not in str(exc):
-                raise
-            await self._call("container properties", self._container.get_container_properties())
+        async def create_or_check() -> None:
+            try:
+                await self._container.create_container()
+            except ResourceExistsError:
+                return
+            except HttpResponseError as exc:
+                # Managed identities often may write blobs but not create containers.
+                if exc.status_code != 403:
+                    raise
+                await self._container.get_container_properties()
+
+        await self._call("create container", create_or_check())
 
     async def create(self, name, data, *, content_type="application/json", tags=None) -> bool:
         _checked(name)
@@ -226,15 +229,15 @@ class AzureBlobStore:
         blob = self._blob(name)
 
         async def go() -> bytes:
-            downloader = await blob.download_blob(offset=offset, length=length)
+            try:
+                downloader = await blob.download_blob(offset=offset, length=length)
+            except HttpResponseError as exc:
+                if exc.status_code == 416 or getattr(exc, "error_code", None) == "InvalidRange":
+                    return b""  # nothing after offset
+                raise
             return await downloader.readall()
 
-        try:
-            return await self._call(f"read {name}", go())
-        except ArchiveUnavailable as exc:
-            if "416" in str(exc):  # nothing after offset
-                return b""
-            raise
+        return await self._call(f"read {name}", go())
 
     async def read_stream(self, name: str) -> AsyncIterator[bytes]:
         blob = self._blob(name)
@@ -321,15 +324,24 @@ class AzureBlobStore:
         return await self._call(f"find by tags {expression}", go())
 
     async def set_legal_hold(self, name: str, hold: bool) -> None:
-        try:
-            await self._call(f"legal hold {name}", self._blob(name).set_legal_hold(hold))
-        except ArchiveUnavailable as exc:
-            if "501" in str(exc) or "400" in str(exc) or "409" in str(exc):
+        blob = self._blob(name)
+
+        async def go() -> None:
+            try:
+                await blob.set_legal_hold(hold)
+            except HttpResponseError as exc:
+                # 501: not implemented (emulators); 400/409: the container has no version-level
+                # immutability, which legal holds need.
+                if exc.status_code not in (400, 409, 501):
+                    raise
+                code = getattr(exc, "error_code", None) or exc.reason
                 raise NotSupportedByBackend(
-                    f"the storage account refused legal hold on {name} ({exc}); version-level "
-                    "immutability must be enabled on the container (infra/ does this in Azure)"
+                    f"the storage account refused legal hold on {name} ({exc.status_code} "
+                    f"{code}); version-level immutability must be enabled on the container "
+                    "(infra/ does this in Azure)"
                 ) from exc
-            raise
+
+        await self._call(f"legal hold {name}", go())
 
     @property
     def container_url(self) -> str:

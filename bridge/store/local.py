@@ -14,6 +14,7 @@ import hashlib
 import os
 import tempfile
 from collections.abc import AsyncIterable, AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from bridge.errors import (
@@ -28,7 +29,7 @@ from bridge.store.base import BlobInfo, StoredDoc
 _CHUNK = 1024 * 1024
 _TMP_DIR = ".tmp"
 _LOCK_DIR = ".locks"
-#: The search index beside a local archive (bridge/index.py); never part of the archive.
+#: The search index beside a local archive (bridge/readside/index.py); never part of the archive.
 _INDEX_DIR = ".index"
 
 
@@ -39,6 +40,9 @@ class LocalStore:
         self.root = Path(root).expanduser().absolute()
         self.description = f"local directory {self.root}"
         self._fsync = fsync
+        #: File work runs on threads of its own, so that a slow fsync never holds up other work
+        #: that uses the event loop's default executor (the Bot Connector SDK's HTTP calls).
+        self._threads: ThreadPoolExecutor | None = None
 
     # -- helpers -------------------------------------------------------------------------
     def _path(self, name: str) -> Path:
@@ -78,9 +82,14 @@ class LocalStore:
             _unlink(tmp)
         return True
 
+    async def _thread(self, fn, *args):
+        if self._threads is None:
+            self._threads = ThreadPoolExecutor(max_workers=8, thread_name_prefix="wabridge-archive")
+        return await asyncio.get_running_loop().run_in_executor(self._threads, fn, *args)
+
     async def _run(self, fn, *args):
         try:
-            return await asyncio.to_thread(fn, *args)
+            return await self._thread(fn, *args)
         except (RecordNotFound, ConcurrentUpdate, ArchiveUnavailable):
             raise
         except FileNotFoundError as exc:
@@ -116,10 +125,10 @@ class LocalStore:
         fh = os.fdopen(fd, "wb")
         try:
             async for chunk in chunks:
-                await asyncio.to_thread(fh.write, chunk)
+                await self._thread(fh.write, chunk)
             fh.flush()
             if self._fsync:
-                await asyncio.to_thread(os.fsync, fh.fileno())
+                await self._thread(os.fsync, fh.fileno())
         except OSError as exc:
             fh.close()
             _unlink(tmp)
@@ -166,7 +175,7 @@ class LocalStore:
         path = self._path(name)
         fh = await self._run(open, path, "rb")
         try:
-            while chunk := await asyncio.to_thread(fh.read, _CHUNK):
+            while chunk := await self._thread(fh.read, _CHUNK):
                 yield chunk
         finally:
             fh.close()
@@ -259,9 +268,9 @@ class LocalStore:
         # Walk only below the deepest directory the prefix names.
         head, _, _ = prefix.rpartition("/")
         start = base / head if head else base
-        if not await asyncio.to_thread(start.is_dir):
+        if not await self._thread(start.is_dir):
             return
-        entries = await asyncio.to_thread(_walk_sorted, start, base)
+        entries = await self._thread(_walk_sorted, start, base)
         for rel, size in entries:
             if rel.startswith(prefix):
                 yield BlobInfo(rel, size)
@@ -276,7 +285,9 @@ class LocalStore:
         )
 
     async def close(self) -> None:
-        return None
+        threads, self._threads = self._threads, None
+        if threads is not None:
+            threads.shutdown(wait=False)
 
 
 def _walk_sorted(start: Path, base: Path) -> list[tuple[str, int]]:

@@ -95,3 +95,17 @@ async def test_streams_large_content_in_and_out(store):
 async def test_names_that_escape_the_layout_are_refused(store, bad):
     with pytest.raises(ArchiveUnavailable):
         await store.create(bad, b"{}")
+
+
+async def test_reading_from_the_end_of_a_log_gives_nothing(store):
+    await store.append("ledger/2026-11-29/w-000001.jsonl", b"line\n")
+    assert await store.read_from("ledger/2026-11-29/w-000001.jsonl", 5) == b""
+    assert await store.read_from("ledger/2026-11-29/w-000001.jsonl", 2, 2) == b"ne"
+
+
+async def test_a_storage_legal_hold_where_there_is_none_is_refused_by_type(store):
+    from bridge.errors import NotSupportedByBackend
+
+    await store.create("records/h/1.json", b"{}")
+    with pytest.raises(NotSupportedByBackend, match="legal hold"):
+        await store.set_legal_hold("records/h/1.json", True)

@@ -7,14 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from bot.loopback.meta_graph import (  # noqa: F401 - re-exported for the tests
-    API_VERSION,
-    ERROR_MESSAGES,
-    ROUTES,
-    Failure,
-    MetaGraphFake,
-    RecordedRequest,
-    StoredMedia,
+from bot.loopback.deliveries import (  # noqa: F401 - re-exported for the tests
     chunks_of,
     delivery,
     encode_payload,
@@ -23,6 +16,15 @@ from bot.loopback.meta_graph import (  # noqa: F401 - re-exported for the tests
     sign_body,
     status_delivery,
     text_delivery,
+)
+from bot.loopback.meta_graph import (  # noqa: F401 - re-exported for the tests
+    API_VERSION,
+    ERROR_MESSAGES,
+    ROUTES,
+    Failure,
+    MetaGraphFake,
+    RecordedRequest,
+    StoredMedia,
 )
 
 

@@ -22,8 +22,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.app import MAX_BODY
 from bot.cli import main as cli_main
+from bot.whatsapp.webhook import MAX_BODY
 from bridge.ids import INTERNAL_CONVERSATION, safe_component
 from tests.fakes.meta_graph import sign_body, text_delivery
 from tests.faults.harness import APP_SECRET, PNID, service_env, tracebacks

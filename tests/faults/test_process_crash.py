@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import base64
 
-from bot.whatsapp.media import list_pending
+from bot.capture.media import list_pending
 from bridge.archive import Archive
 from bridge.store.azure_blob import AzureBlobStore
 from tests.conftest import new_container_name

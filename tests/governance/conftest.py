@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.governance.directory import GraphDirectory, credential_from_env
+from bot.entra.directory import GraphDirectory, make_credential
+from bot.settings import AzureCredentials
 from bridge.archive import Archive
 from tests.fakes.ms_graph import MsGraphFake
 from tests.relay.conftest import connector, world  # noqa: F401 - the relay's fixtures
@@ -36,9 +37,8 @@ async def ms_graph(loopback_cert):
 @pytest.fixture
 async def graph_directory(ms_graph, loopback_cert):
     """The production directory and credential classes, pointed at the fake."""
-    credential = credential_from_env(
-        {"AZURE_TENANT_ID": TENANT, "AZURE_CLIENT_ID": ms_graph.client_id,
-         "AZURE_CLIENT_SECRET": ms_graph.client_secret},
+    credential = make_credential(
+        AzureCredentials(TENANT, ms_graph.client_id, ms_graph.client_secret),
         authority=ms_graph.authority_url, connection_verify=str(loopback_cert.cert_file),
     )
     directory = GraphDirectory(credential, base_url=ms_graph.base_url)

@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from bot.governance.directory import (
-    DirectoryError,
-    MissingCredentials,
-    credential_from_env,
-    sync_group,
-)
+from bot.entra.directory import GraphDirectory, MissingCredentials, make_credential
+from bot.governance.sync import sync_group
+from bot.ports import DirectoryError
+from bot.settings import AzureCredentials
 from bridge.governance.registry import Member, UserRegistry
 from tests.fakes.ms_graph import make_users
 from tests.governance.conftest import records_of
@@ -80,12 +78,9 @@ async def test_an_unknown_group_is_a_clear_error(archive, graph_directory):
 
 
 async def test_a_bad_client_secret_is_a_clear_error(archive, ms_graph, loopback_cert):
-    from bot.governance.directory import GraphDirectory
-
     ms_graph.groups[GROUP] = make_users(3)
-    credential = credential_from_env(
-        {"AZURE_TENANT_ID": "t", "AZURE_CLIENT_ID": ms_graph.client_id,
-         "AZURE_CLIENT_SECRET": "wrong"},
+    credential = make_credential(
+        AzureCredentials("t", ms_graph.client_id, "wrong"),
         authority=ms_graph.authority_url, connection_verify=str(loopback_cert.cert_file),
     )
     directory = GraphDirectory(credential, base_url=ms_graph.base_url)
@@ -111,7 +106,7 @@ async def test_an_empty_group_does_not_empty_the_registry_unless_allowed(archive
 
 def test_missing_credentials_are_named():
     with pytest.raises(MissingCredentials) as caught:
-        credential_from_env({"AZURE_CLIENT_ID": "x"})
+        make_credential(AzureCredentials(client_id="x"))
     assert str(caught.value) == (
         "directory sync needs AZURE_TENANT_ID, AZURE_CLIENT_SECRET (or --managed-identity on an "
         "Azure host)")
@@ -120,13 +115,12 @@ def test_missing_credentials_are_named():
 async def test_the_credential_is_a_managed_identity_when_asked():
     from azure.identity.aio import ClientSecretCredential, ManagedIdentityCredential
 
-    credential = credential_from_env({}, managed_identity=True)
+    credential = make_credential(AzureCredentials(managed_identity=True))
     try:
         assert isinstance(credential, ManagedIdentityCredential)
     finally:
         await credential.close()
-    credential = credential_from_env({"AZURE_TENANT_ID": "t", "AZURE_CLIENT_ID": "c",
-                                      "AZURE_CLIENT_SECRET": "s"})
+    credential = make_credential(AzureCredentials("t", "c", "s"))
     try:
         assert isinstance(credential, ClientSecretCredential)
     finally:

@@ -9,7 +9,7 @@ import dataclasses
 
 import pytest
 
-from bot.governance.cards import ACCEPT_ACTION, accepted_version
+from bot.cards.policy import ACCEPT_ACTION, accepted_version
 from bot.governance.gate import GovernanceGate
 from bot.ports import Employee
 from bridge.governance.policy import load_policy

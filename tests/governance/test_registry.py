@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 import pytest
 
 from bridge.governance.registry import (
     REGISTRY_DOC,
+    AuthorizedUser,
     Member,
     RegistryError,
     UserRegistry,
+    UsersDoc,
     audit_record,
 )
-from bridge.governance.state import update_doc
+from bridge.state import DocStore
 from tests.governance.conftest import records_of
 
 ANA = Member("0b7e3f1e-1111-4a4a-9c9c-00000000a0a0", "ana@contoso.example", "Ana Lima")
@@ -85,18 +88,15 @@ async def test_audit_left_pending_by_an_interrupted_change_is_archived_once(arch
     next change, exactly once."""
     registry = UserRegistry(archive)
     await registry.add(ANA, by="a")
-    from bridge.governance.registry import AuthorizedUser
-
     orphan = audit_record("user_added", AuthorizedUser(
         BEN.object_id, BEN.upn, BEN.name, "crashed-writer", "2026-11-28T18:00:00.000Z"), "crashed")
 
     def crash_after_state_write(doc):
-        doc["users"][BEN.object_id] = {"object_id": BEN.object_id, "upn": BEN.upn, "name": None,
-                                       "added_by": "crashed", "added_at": "x", "source": "manual"}
-        doc["pending_audit"] = [orphan.to_dict()]
-        return doc, None
+        ben = AuthorizedUser(BEN.object_id, BEN.upn, None, "crashed", "x", "manual")
+        return replace(doc, users={**doc.users, BEN.object_id: ben},
+                       pending_audit=(orphan.to_dict(),))
 
-    await update_doc(archive.store, REGISTRY_DOC, crash_after_state_write)
+    await DocStore(archive.store, UsersDoc).update(REGISTRY_DOC, crash_after_state_write)
     await registry.remove(upn=ANA.upn, by="a")
     await registry.flush_audit()
     audits = await records_of(archive, "audit")

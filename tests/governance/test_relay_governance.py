@@ -7,7 +7,6 @@ import asyncio
 import os
 import sys
 
-from bot.app import OUTBOUND_GATE
 from tests.fakes.meta_graph import text_delivery
 from tests.governance.conftest import POLICY_FILE
 from tests.relay.support import ANN, BOB, CHANNEL, wait_for
@@ -44,8 +43,9 @@ async def open_thread(world, service, text="Hello, is my order ready?", wamid="w
     assert status == 200
     thread = await wait_for(lambda: next(iter(set(world.connector.threads) - before), None),
                             what="a new thread")
-    gate = service.app[OUTBOUND_GATE]
-    from bot.relay.docs import read_json, teams_thread_doc
+    gate = service.parts.gate
+    from bot.relay.state import teams_thread_doc
+    from tests.relay.support import read_json
 
     await wait_for(lambda: read_json(service.archive.store, teams_thread_doc(thread)),
                    what="the thread mapping")
@@ -208,7 +208,7 @@ async def test_a_registry_change_reaches_the_running_service(world, archive_loca
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     out, err = await proc.communicate()
     assert proc.returncode == 0, err
-    gate = service.app[OUTBOUND_GATE]
+    gate = service.parts.gate
     await wait_for(lambda: gate.authorized(BOB.object_id), what="the gate sees the new user")
 
     world.connector.add_member(BOB.object_id, BOB.name, BOB.upn)

@@ -7,8 +7,8 @@ import logging
 
 import pytest
 
-from bot.app import create_app
-from bot.governance.service import GOVERNANCE, run_scheduled_sync
+from bot.app import SERVICE, create_app
+from bot.governance.sync import run_scheduled_sync
 from bot.settings import ConfigError, Settings
 from bridge.governance.registry import UserRegistry
 from tests.fakes.ms_graph import make_users
@@ -22,13 +22,13 @@ def _settings(tmp_path, **env) -> Settings:
 
 def test_the_policy_file_is_loaded_into_the_gate(tmp_path):
     app = create_app(_settings(tmp_path, WABRIDGE_POLICY_FILE=str(POLICY_FILE)))
-    assert app[GOVERNANCE].policy.version == "2026-11"
+    assert app[SERVICE].gate.policy.version == "2026-11"
 
 
 def test_without_a_policy_file_the_service_warns(tmp_path, caplog):
     with caplog.at_level(logging.WARNING, logger="wabridge.governance"):
         app = create_app(_settings(tmp_path))
-    assert app[GOVERNANCE].policy is None
+    assert app[SERVICE].gate.policy is None
     assert "WABRIDGE_POLICY_FILE is not set" in caplog.text
 
 
@@ -79,3 +79,6 @@ class _Unclosed:
 
     async def group_members(self, group_id):
         return await self.inner.group_members(group_id)
+
+    async def close(self) -> None:
+        """Left open: the fixture closes the directory it made."""

@@ -21,15 +21,10 @@ from typing import Any
 
 import aiohttp
 
-from bot.app import ARCHIVE, create_app
+from bot.app import SERVICE, create_app
 from bot.loopback.connector import FakeBotConnector, TeamsUser, post_activity
-from bot.loopback.meta_graph import (
-    MetaGraphFake,
-    delivery,
-    error_131047,
-    post_webhook,
-    status_delivery,
-)
+from bot.loopback.deliveries import delivery, error_131047, post_webhook, status_delivery
+from bot.loopback.meta_graph import MetaGraphFake
 from bot.loopback.polling import eventually
 from bot.loopback.server import LoopbackServer
 from bot.settings import Settings
@@ -124,7 +119,7 @@ async def play(archive_dir: str, live: bool = False) -> Played:
     )
     app = create_app(settings)
     service = await LoopbackServer(app, port=port).start()
-    archive = app[ARCHIVE]
+    archive = app[SERVICE].archive
     played = Played(archive_dir)
 
     async def until(predicate, what: str):

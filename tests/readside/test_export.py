@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from bridge.export.eml import message_id_for
-from bridge.export.manifest import check_export
+from bridge.readside.export.eml import message_id_for
+from bridge.readside.export.manifest import check_export
 from bridge.record import parse_rfc3339
 from tests.readside.support import CONV, PENDING_SHA, build_sync, cli_env, run_cli
 

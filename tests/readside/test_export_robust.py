@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 
 from bridge.archive import Archive, dedupe_key_for
-from bridge.export import ExportOptions, export_selection
-from bridge.export.manifest import check_export
-from bridge.export.rsmf_check import check_file
-from bridge.index import ArchiveIndex
-from bridge.query import RecordQuery
+from bridge.readside.export import ExportOptions, export_selection
+from bridge.readside.export.manifest import check_export
+from bridge.readside.export.rsmf_check import check_file
+from bridge.readside.index import ArchiveIndex
+from bridge.readside.query import RecordQuery
 from bridge.record import Party, Record
 from bridge.store.local import LocalStore
 from tests.readside.export_archives import fixture_archive
@@ -166,8 +166,8 @@ def test_a_record_a_writer_cannot_render_does_not_stop_the_export(tmp_path, monk
     root = tmp_path / "archive"
     records = evil_records()
     _put_all(root, records)
-    import bridge.export.html as html_module
-    import bridge.export.rsmf_manifest as manifest_module
+    import bridge.readside.export.html as html_module
+    import bridge.readside.export.rsmf_manifest as manifest_module
 
     def broken(render):
         def wrapper(self, entry, *args):
@@ -250,7 +250,7 @@ def test_progress_is_reported_record_by_record(fixture_root, tmp_path):
 def test_a_defective_rsmf_file_is_reported_never_passed_over(tmp_path, monkeypatch):
     root = tmp_path / "archive"
     _put_all(root, evil_records())
-    import bridge.export.rsmf_manifest as manifest_module
+    import bridge.readside.export.rsmf_manifest as manifest_module
 
     participants = manifest_module.SliceBuilder.participants
     # a fault that would drop the contact from the participants the events name

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from bridge.export.manifest import check_export
-from bridge.export.rsmf_check import check_file
+from bridge.readside.export.manifest import check_export
+from bridge.readside.export.rsmf_check import check_file
 from tests.readside.export_archives import (
     ANN,
     BSUID_CONVERSATION,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bridge.export.eml import message_id_for
+from bridge.readside.export.eml import message_id_for
 from tests.readside import scenario
 from tests.readside.export_archives import fixture_archive
 from tests.readside.support import cli_env, run_cli

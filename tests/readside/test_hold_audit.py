@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 
 from bridge.archive import Archive
-from bridge.hold import HoldRegistry
-from bridge.index import ArchiveIndex
-from bridge.query import RecordQuery
-from bridge.retention import retention_report
+from bridge.readside.hold import HoldRegistry
+from bridge.readside.index import ArchiveIndex
+from bridge.readside.query import RecordQuery
+from bridge.readside.retention import retention_report
 from tests.readside.support import CONTACT, CONV, build, build_sync, cli_env, run_cli
 
 

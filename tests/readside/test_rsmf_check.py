@@ -10,7 +10,7 @@ from pathlib import Path
 
 import jsonschema
 
-from bridge.export.rsmf_check import check_bytes, check_manifest
+from bridge.readside.export.rsmf_check import check_bytes, check_manifest
 
 RSMF_DATA = Path(__file__).resolve().parents[1] / "data" / "rsmf"
 SAMPLES = RSMF_DATA / "samples"

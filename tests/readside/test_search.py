@@ -7,9 +7,9 @@ import json
 import random
 
 from bridge.archive import Archive
-from bridge.index import ArchiveIndex
-from bridge.query import RecordQuery, matches, parse_time_bound, sort_key, text_tokens
-from bridge.scan import scan_select
+from bridge.readside.index import ArchiveIndex
+from bridge.readside.query import RecordQuery, matches, parse_time_bound, sort_key, text_tokens
+from bridge.readside.scan import scan_select
 from tests.readside.support import CONTACT, CONV, EMPLOYEE, all_records, build, cli_env, run_cli
 
 
@@ -148,10 +148,10 @@ async def test_participant_in_any_common_form(tmp_path):
 
 
 async def test_index_follows_the_ledger_and_rebuilds_from_records_alone(tmp_path, monkeypatch):
-    import bridge.index
+    import bridge.readside.index
     from bridge.store.local import LocalStore
 
-    monkeypatch.setattr(bridge.index, "REFRESH_CHUNK", 7)  # catch up in many small steps
+    monkeypatch.setattr(bridge.readside.index, "REFRESH_CHUNK", 7)  # catch up in many small steps
 
     archive = Archive(LocalStore(tmp_path / "a"))
     await build(archive, 50)

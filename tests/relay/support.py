@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -11,7 +12,7 @@ from typing import Any
 
 import aiohttp
 
-from bot.app import ARCHIVE, INBOUND_LISTENERS, create_app
+from bot.app import SERVICE, create_app
 from bot.loopback.polling import eventually
 from bot.loopback.server import LoopbackServer
 from bot.settings import Settings
@@ -37,6 +38,12 @@ name = "hello_world"
 params = 0
 description = "Hello from Contoso"
 """
+
+
+async def read_json(store, name: str) -> dict[str, Any] | None:
+    """A state document as stored (its JSON layout is what other versions read)."""
+    doc = await store.get_doc(name)
+    return None if doc is None else json.loads(doc.data)
 
 
 async def wait_for(
@@ -66,7 +73,12 @@ class Service:
 
     @property
     def archive(self) -> Archive:
-        return self.app[ARCHIVE]
+        return self.app[SERVICE].archive
+
+    @property
+    def parts(self):
+        """The service's wired parts (``bot.app.Service``)."""
+        return self.app[SERVICE]
 
 
 @dataclass
@@ -80,15 +92,11 @@ class World:
     tmp: Path
     services: list[Service] = field(default_factory=list)
 
-    async def start_service(
-        self, configure: Callable[[Any], None] | None = None, **overrides: str
-    ) -> Service:
+    async def start_service(self, gate: Any = None, **overrides: str) -> Service:
         port = int(overrides.pop("PORT", 0)) or free_port()
         env = {**self.env, "PORT": str(port), **overrides}
         settings = Settings.from_env(env)
-        app = create_app(settings)
-        if configure is not None:
-            configure(app)
+        app = create_app(settings, gate=gate)
         server = await LoopbackServer(app, port=port).start()
         service = Service(app, server, settings)
         self.services.append(service)
@@ -142,7 +150,7 @@ class World:
     async def inject(self, service: Service, records: list[Record]) -> None:
         """What the webhook does with a delivery: archive, then call the listeners."""
         stored = [(await service.archive.put(r)).record for r in records]
-        for listener in service.app[INBOUND_LISTENERS]:
+        for listener in service.parts.ingest.listeners:
             await listener(stored)
 
     # -- the archive ----------------------------------------------------------------------------

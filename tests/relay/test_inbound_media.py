@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import re
 
-from bot.relay.docs import read_json, teams_thread_doc
-from tests.relay.support import wait_for
+from bot.relay.state import teams_thread_doc
+from tests.relay.support import read_json, wait_for
 from tests.whatsapp.fixtures import load, media_bytes
 
 ANA = "15555550123"

@@ -11,11 +11,11 @@ import asyncio
 
 import pytest
 
-from bot.relay.docs import INBOX, read_json, teams_thread_doc, thread_doc
+from bot.relay.state import INBOX, teams_thread_doc, thread_doc
 from bridge.governance.registry import Member, UserRegistry
 from bridge.ids import make_conversation_id
 from tests.fakes.meta_graph import text_delivery
-from tests.relay.support import free_port, wait_for
+from tests.relay.support import free_port, read_json, wait_for
 from tests.support.playground import CHANNEL, USER_OBJECT_ID, USER_UPN, Playground
 
 SHEENA = "4915112345678"

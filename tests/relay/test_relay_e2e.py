@@ -8,12 +8,11 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 
-from bot.app import RELAY
-from bot.relay.docs import read_json, teams_thread_doc
-from bot.relay.inbound import RetryLater
+from bot.relay.parked import RetryLater
+from bot.relay.state import InboxBinding, teams_thread_doc
 from bridge.verify import verify_archive
 from tests.fakes.meta_graph import error_131047, status_delivery, text_delivery
-from tests.relay.support import ANN, BOB, CHANNEL, wait_for
+from tests.relay.support import ANN, BOB, CHANNEL, read_json, wait_for
 
 SHEENA = "4915112345678"
 MAX = "4917698765432"
@@ -165,7 +164,7 @@ async def test_two_instances_create_one_thread_for_a_new_contact(world):
     assert "first, via instance one" in texts and "second, via instance two" in texts
     # Both instances work through what is left; still one thread, each message once.
     for service in (first, second):
-        await service.app[RELAY].inbound.run_once()
+        await service.parts.relay.run_once()
     assert len(world.connector.threads) == 1
     assert len(bot_posts(world, thread)) == 2
 
@@ -327,12 +326,12 @@ async def test_starting_a_thread_is_claimed_so_concurrent_starters_make_one(worl
     first = await world.start_service()
     second = await world.start_service()
     await world.setup_inbox(first)
-    binding = await read_json(first.archive.store, "state/teams/inbox.json")
+    binding = InboxBinding.from_dict(await read_json(first.archive.store, "state/teams/inbox.json"))
     conversation = f"wa:{world.meta.phone_number_id}:{SHEENA}"
 
     async def start(service):
         try:
-            return await service.app[RELAY].inbound.ensure_thread(
+            return await service.parts.threads.ensure(
                 conversation, SHEENA, binding, {"type": "message", "text": "first post"}
             )
         except RetryLater:
@@ -344,4 +343,4 @@ async def test_starting_a_thread_is_claimed_so_concurrent_starters_make_one(worl
     assert len(started) == 1
     (thread,) = world.connector.threads
     again, root = await start(second)
-    assert again["thread_id"] == thread and root is None
+    assert again.thread_id == thread and root is None

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import replace
 
-from bot.app import RELAY
-from bot.relay.docs import read_json, update_json
-from bot.relay.feed import FEED_DOC
+from bot.relay.state import FEED_DOC, FeedCursor
+from bridge.state import DocStore, Lease
 from tests.fakes.meta_graph import text_delivery
-from tests.relay.support import wait_for
+from tests.relay.support import read_json, wait_for
 from tests.relay.test_relay_e2e import MAX, SHEENA, bot_posts
 
 
@@ -32,7 +32,7 @@ async def test_a_redelivered_whatsapp_message_shows_once_in_teams(world):
     later = text_delivery(pnid, SHEENA, "hello?", wamid="wamid.feed.2", timestamp=1764350100)
     assert await world.deliver(service, later) == 200
     await wait_for(lambda: any("hello?" in t for t in shown(world)), what="second post")
-    await service.app[RELAY].inbound.run_once()
+    await service.parts.relay.run_once()
 
     texts = shown(world)
     assert len(texts) == 2, texts
@@ -54,7 +54,7 @@ async def test_while_no_inbox_is_bound_nothing_is_queued_and_all_shows_after(wor
             timestamp=1764350000 + n,
         )
         assert await world.deliver(service, payload) == 200
-    await service.app[RELAY].inbound.run_once()
+    await service.parts.relay.run_once()
     # The records wait in the archive's ledger: the relay wrote no state of its own for them.
     assert [i.name async for i in service.archive.store.list("state/relay/")] == []
 
@@ -77,7 +77,7 @@ async def test_when_the_instance_following_the_ledger_stops_another_takes_over_a
 
     feed = await read_json(first.archive.store, FEED_DOC)
     holder = feed["lease"]["owner"]
-    by_instance = {s.app[RELAY].inbound.instance: s for s in (first, second)}
+    by_instance = {s.parts.relay.instance: s for s in (first, second)}
     stopping = by_instance[holder]
     other = second if stopping is first else first
     await stopping.server.stop()  # a clean stop gives the lease up (it would last 60 s)
@@ -94,10 +94,8 @@ async def test_the_lease_of_an_instance_that_died_runs_out_and_the_relay_resumes
     await world.setup_inbox(service)
     # An instance that died while following the ledger: its lease still holds for a moment.
     until = time.time() + 2.0
-    await update_json(
-        service.archive.store,
-        FEED_DOC,
-        lambda doc: {**(doc or {}), "lease": {"owner": "dead-instance", "until": until}},
+    await DocStore(service.archive.store, FeedCursor).update(
+        FEED_DOC, lambda cursor: replace(cursor or FeedCursor(), lease=Lease("dead-instance", until))
     )
     pnid = world.meta.phone_number_id
     assert await world.deliver(service, text_delivery(pnid, SHEENA, "still there?")) == 200
@@ -148,9 +146,9 @@ async def test_archive_pending_says_what_has_not_reached_teams(
     assert f"RELAY-PARKED conversation=wa:{pnid}:{SHEENA}" in out
 
     world.connector.unavailable = False
-    service.app[RELAY].inbound.wake(now=True)
+    service.parts.relay.wake(now=True)
     await wait_for(lambda: len(shown(world)) == 2, what="the post once Teams is back")
-    await service.app[RELAY].inbound.run_once()
+    await service.parts.relay.run_once()
     out = await pending()
     assert "0 record(s) parked for Teams" in out and "ledger_not_followed=0 bytes" in out
 
@@ -166,6 +164,7 @@ async def test_the_cursor_forgets_past_days_once_handled_and_nothing_reads_as_be
 
     from bot.relay.backlog import relay_backlog
     from bot.relay.feed import LedgerFeed, prune
+    from bot.relay.state import FeedCursor
     from bridge.ledger import GENESIS
 
     today = datetime.now(UTC)
@@ -181,7 +180,7 @@ async def test_the_cursor_forgets_past_days_once_handled_and_nothing_reads_as_be
     feed = LedgerFeed(store, "instance-1")
     batch = await feed.read()
     assert batch is not None and batch.entries == []
-    await feed.commit(batch)
+    await feed.commit(batch.ends)
 
     doc = await read_json(store, FEED_DOC)
     # The days older than two are complete and gone from the cursor; the recent ones stay.
@@ -199,6 +198,6 @@ async def test_the_cursor_forgets_past_days_once_handled_and_nothing_reads_as_be
     await store.append(f"ledger/{days[-1]}/c-000001.jsonl", line)
     assert (await relay_backlog(store)).ledger_bytes_behind == len(line)
     sizes = {f"ledger/{days[0]}/a.jsonl": 100, f"ledger/{days[1]}/a.jsonl": 100}
-    doc = {"segments": {f"ledger/{days[0]}/a.jsonl": 60, f"ledger/{days[1]}/a.jsonl": 100}}
-    prune(doc, sizes, days[-1])
-    assert "complete_before" not in doc and len(doc["segments"]) == 2
+    cursor = FeedCursor({f"ledger/{days[0]}/a.jsonl": 60, f"ledger/{days[1]}/a.jsonl": 100})
+    pruned = prune(cursor, sizes, days[-1])
+    assert pruned.complete_before == "" and len(pruned.segments) == 2

@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from bot.app import OUTBOUND_GATE
 from bot.ports import GateDecision
 from bridge.ids import media_blob_name
 from tests.relay.support import ANN, CHANNEL
@@ -147,13 +146,16 @@ class AcknowledgeFirstGate:
         held, self.held = self.held, []
         return held
 
+    async def refusal(self, employee, *, text, held):
+        return None
+
     def inbound_flags(self, text):
         return ()
 
 
 async def test_a_held_message_is_sent_once_after_the_policy_is_accepted(world):
     gate = AcknowledgeFirstGate()
-    service = await world.start_service(configure=lambda app: app.__setitem__(OUTBOUND_GATE, gate))
+    service = await world.start_service(gate=gate)
     await world.setup_inbox(service)
     thread = await open_thread(world, service)
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import aiohttp
 
-from bot.loopback.meta_graph import post_webhook, text_delivery
+from bot.loopback.deliveries import post_webhook, text_delivery
 from bridge.anchor.store import AnchorStore
 from bridge.store.azure_blob import AzureBlobStore
 from bridge.store.local import LocalStore

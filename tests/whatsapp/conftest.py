@@ -10,8 +10,8 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from bot.app import ARCHIVE, create_app
-from bot.settings import ArchiveSettings, Settings
+from bot.app import SERVICE, create_app
+from bot.settings import Settings
 from bridge.archive import Archive
 from tests.fakes.meta_graph import MetaGraphFake, post_webhook
 
@@ -25,18 +25,21 @@ FAST_MEDIA = {
 
 
 def service_settings(fake: MetaGraphFake, extra: dict[str, str] | None = None) -> Settings:
-    return Settings(
-        archive=ArchiveSettings(),
-        host="127.0.0.1",
-        port=0,
-        app_id="00000000-0000-0000-0000-000000000001",
-        app_password="unused-in-these-tests",
-        whatsapp_access_token=fake.access_token,
-        whatsapp_phone_number_id=fake.phone_number_id,
-        whatsapp_app_secret=APP_SECRET,
-        whatsapp_verify_token=VERIFY_TOKEN,
-        whatsapp_graph_url=fake.base_url,
-        extra={**FAST_MEDIA, **(extra or {})},
+    """The service's settings (its archive is given to ``create_app`` directly)."""
+    return Settings.from_env(
+        {
+            "HOST": "127.0.0.1",
+            "PORT": "0",
+            "MicrosoftAppId": "00000000-0000-0000-0000-000000000001",
+            "MicrosoftAppPassword": "unused-in-these-tests",
+            "WHATSAPP_ACCESS_TOKEN": fake.access_token,
+            "WHATSAPP_PHONE_NUMBER_ID": fake.phone_number_id,
+            "WHATSAPP_APP_SECRET": APP_SECRET,
+            "WHATSAPP_VERIFY_TOKEN": VERIFY_TOKEN,
+            "WHATSAPP_GRAPH_URL": fake.base_url,
+            **FAST_MEDIA,
+            **(extra or {}),
+        }
     )
 
 
@@ -52,7 +55,7 @@ class Service:
 
     @property
     def archive(self) -> Archive:
-        return self.app[ARCHIVE]
+        return self.app[SERVICE].archive
 
     async def deliver(self, payload: Any, **kwargs: Any) -> tuple[int, str]:
         kwargs.setdefault("app_secret", APP_SECRET)

@@ -6,9 +6,12 @@ import asyncio
 import hashlib
 import json
 
+import pytest
+
+from bot.app import SERVICE
+from bot.capture.media import PENDING_PREFIX, MediaCapture, PendingMedia
 from bot.cli import main
-from bot.whatsapp.media import PENDING_PREFIX, MediaCapture, MediaSettings, PendingMedia
-from bot.whatsapp.webhook import MEDIA_CAPTURE
+from bot.settings import ConfigError, Env, MediaSettings
 from bridge.verify import verify_archive
 from tests.fakes.meta_graph import delivery
 from tests.whatsapp.conftest import start_service
@@ -75,7 +78,7 @@ async def test_bytes_not_matching_the_announced_hash_are_not_stored(
     await asyncio.sleep(0.3)  # let the worker retry a few times
     assert not await service.archive.has_media(announced)
     assert not await service.archive.has_media(item.sha256_hex)
-    [pending] = await service.app[MEDIA_CAPTURE].list_pending()
+    [pending] = await service.app[SERVICE].media.list_pending()
     assert pending.sha256 == announced and "mismatch" in pending.last_error
     report = await verify_archive(service.archive)
     assert [w.kind for w in report.warnings] == ["media-pending"]
@@ -122,22 +125,23 @@ async def test_pending_media_is_resumed_after_a_restart(archive_location, meta_g
 
 
 async def test_one_pending_item_per_media(service) -> None:
-    capture: MediaCapture = service.app[MEDIA_CAPTURE]
+    capture: MediaCapture = service.app[SERVICE].media
     item = PendingMedia(
         "ab" * 32, "123", "image/jpeg", "REC1", created_at="2026-11-28T00:00:00.000Z"
     )
-    await capture._create_pending(item)
-    await capture._create_pending(item)
+    await capture.create_pending(item)
+    await capture.create_pending(item)
     assert len(await capture.list_pending()) == 1
 
 
 def test_media_settings_from_env() -> None:
-    settings = MediaSettings.from_env(
-        {"WABRIDGE_MEDIA_QUICK_SECONDS": "0.5", "WABRIDGE_MEDIA_RETRY_SECONDS": "bogus"}
-    )
+    settings = MediaSettings.from_env(Env({"WABRIDGE_MEDIA_QUICK_SECONDS": "0.5"}))
     assert settings.quick_budget == 0.5 and settings.retry_base == MediaSettings.retry_base
     assert settings.lease == 600
-    assert MediaSettings.from_env({"WABRIDGE_MEDIA_LEASE_SECONDS": "2"}).lease == 2
+    assert MediaSettings.from_env(Env({"WABRIDGE_MEDIA_LEASE_SECONDS": "2"})).lease == 2
+    for bad in ("bogus", "-1", "nan"):
+        with pytest.raises(ConfigError, match="WABRIDGE_MEDIA_RETRY_SECONDS"):
+            MediaSettings.from_env(Env({"WABRIDGE_MEDIA_RETRY_SECONDS": bad}))
 
 
 async def test_large_media_is_streamed_not_held_in_memory(tmp_path, meta_graph) -> None:

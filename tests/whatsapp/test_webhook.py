@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from bot.app import INBOUND_LISTENERS
+from bot.app import SERVICE
 from bridge.record import canonical_json
 from tests.fakes.meta_graph import encode_payload, sign_body, text_delivery
 from tests.whatsapp.conftest import APP_SECRET, VERIFY_TOKEN
@@ -150,7 +150,7 @@ async def test_listeners_get_the_stored_records_and_cannot_fail_the_delivery(ser
     async def broken(records) -> None:
         raise RuntimeError("listener bug")
 
-    service.app[INBOUND_LISTENERS].extend([broken, listener])
+    service.app[SERVICE].ingest.listeners.extend([broken, listener])
     payload = load("text")
     assert (await service.deliver(payload))[0] == 200
     assert (await service.deliver(payload))[0] == 200

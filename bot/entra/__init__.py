@@ -1,0 +1,1 @@
+"""Microsoft Entra ID through Microsoft Graph: the directory the user registry is synced from."""
