@@ -55,10 +55,14 @@ async def verify_archive(archive: Archive, *, check_media: bool = True) -> Verif
         report.segments += 1
         report.ledger_entries += len(segment.entries)
         if segment.broken_at is not None:
-            report.problems.append(Problem(
-                "ledger-broken", info.name, None,
-                f"hash chain broken at line {segment.broken_at}: the ledger was altered",
-            ))
+            report.problems.append(
+                Problem(
+                    "ledger-broken",
+                    info.name,
+                    None,
+                    f"hash chain broken at line {segment.broken_at}: the ledger was altered",
+                )
+            )
         for entry in segment.entries:
             ledger.setdefault(entry.name, {})[entry.sha256] = entry.record_id
 
@@ -77,24 +81,38 @@ async def verify_archive(archive: Archive, *, check_media: bool = True) -> Verif
             continue
         actual = record_sha256(doc)
         if actual != stored_sha or canonical_json(doc) != data:
-            report.problems.append(Problem(
-                "altered", name, record_id,
-                "content does not match its sha256" if actual != stored_sha
-                else "bytes are not the record's canonical form",
-            ))
+            report.problems.append(
+                Problem(
+                    "altered",
+                    name,
+                    record_id,
+                    "content does not match its sha256"
+                    if actual != stored_sha
+                    else "bytes are not the record's canonical form",
+                )
+            )
             continue
         known = ledger.get(name)
         if known is None:
-            finding = Problem("inserted", name, record_id, "not in the ledger: added after the fact")
+            finding = Problem(
+                "inserted", name, record_id, "not in the ledger: added after the fact"
+            )
             if _recent(doc.get("captured_at"), now):
-                report.warnings.append(Problem("in-flight", name, record_id, "ledger entry not yet written"))
+                report.warnings.append(
+                    Problem("in-flight", name, record_id, "ledger entry not yet written")
+                )
             else:
                 report.problems.append(finding)
             continue
         if stored_sha not in known:
-            report.problems.append(Problem(
-                "altered", name, record_id, "sha256 differs from the one the ledger holds",
-            ))
+            report.problems.append(
+                Problem(
+                    "altered",
+                    name,
+                    record_id,
+                    "sha256 differs from the one the ledger holds",
+                )
+            )
             continue
         for att in doc.get("attachments") or ():
             if att.get("sha256"):
@@ -110,7 +128,9 @@ async def verify_archive(archive: Archive, *, check_media: bool = True) -> Verif
             report.media_checked += 1
             problem = await _check_media(archive, sha, record_id)
             if problem is not None:
-                (report.warnings if problem.kind == "media-pending" else report.problems).append(problem)
+                (report.warnings if problem.kind == "media-pending" else report.problems).append(
+                    problem
+                )
     return report
 
 
@@ -124,8 +144,12 @@ async def _check_media(archive: Archive, sha: str, record_id: str) -> Problem | 
         async for chunk in archive.store.read_stream(name):
             digest.update(chunk)
     except RecordNotFound:
-        return Problem("media-pending", name, record_id,
-                       "media bytes not (yet) in the archive" + await _pending_note(archive, sha))
+        return Problem(
+            "media-pending",
+            name,
+            record_id,
+            "media bytes not (yet) in the archive" + await _pending_note(archive, sha),
+        )
     if digest.hexdigest() != sha:
         return Problem("media-altered", name, record_id, "media bytes do not match their sha256")
     return None

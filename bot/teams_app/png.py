@@ -43,8 +43,8 @@ def read_size(data: bytes) -> tuple[int, int]:
 def _chunks(data: bytes):
     pos = len(SIGNATURE)
     while pos + 8 <= len(data):
-        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
-        body = data[pos + 8:pos + 8 + length]
+        length, kind = struct.unpack(">I4s", data[pos : pos + 8])
+        body = data[pos + 8 : pos + 8 + length]
         if len(body) != length:
             raise PngError("truncated PNG chunk")
         yield kind, body
@@ -70,7 +70,7 @@ def _unfilter(raw: bytes, width: int, height: int, bpp: int, stride: int) -> lis
         if pos + 1 + stride > len(raw):
             raise PngError("PNG pixel data is shorter than its size says")
         ftype = raw[pos]
-        line = bytearray(raw[pos + 1:pos + 1 + stride])
+        line = bytearray(raw[pos + 1 : pos + 1 + stride])
         pos += 1 + stride
         if ftype == 1:
             for i in range(bpp, stride):
@@ -105,7 +105,7 @@ def decode(data: bytes) -> PngImage:
         if kind == b"IHDR":
             header = struct.unpack(">IIBBBBB", body)
         elif kind == b"PLTE":
-            palette = [tuple(body[i:i + 3]) for i in range(0, len(body) - 2, 3)]
+            palette = [tuple(body[i : i + 3]) for i in range(0, len(body) - 2, 3)]
         elif kind == b"tRNS":
             alpha_table = body
         elif kind == b"IDAT":
@@ -141,9 +141,9 @@ def decode(data: bytes) -> PngImage:
                 alpha = alpha_table[index] if index < len(alpha_table) else 255
                 row.append((*palette[index], alpha))
         elif color_type == 6:
-            row = [tuple(line[i:i + 4]) for i in range(0, stride, 4)]
+            row = [tuple(line[i : i + 4]) for i in range(0, stride, 4)]
         elif color_type == 2:
-            row = [(*line[i:i + 3], 255) for i in range(0, stride, 3)]
+            row = [(*line[i : i + 3], 255) for i in range(0, stride, 3)]
         elif color_type == 4:
             row = [(line[i], line[i], line[i], line[i + 1]) for i in range(0, stride, 2)]
         else:
@@ -163,6 +163,8 @@ def encode_rgba(width: int, height: int, pixels: Sequence[Sequence[RGBA]]) -> by
     raw = b"".join(b"\x00" + b"".join(bytes(p) for p in row) for row in pixels)
     header = struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0)
     return (
-        SIGNATURE + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw, 9))
+        SIGNATURE
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(raw, 9))
         + chunk(b"IEND", b"")
     )

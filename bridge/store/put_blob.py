@@ -34,10 +34,14 @@ STORAGE_SCOPE = "https://storage.azure.com/.default"
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 #: Answers that mean the blob exists already (Put Blob with ``If-None-Match: *``; a blob under
 #: a legal hold or an immutability policy may be refused for that reason first).
-EXISTS = frozenset({
-    (409, "BlobAlreadyExists"), (409, "BlobImmutableDueToLegalHold"),
-    (409, "BlobImmutableDueToPolicy"), (412, "ConditionNotMet"),
-})
+EXISTS = frozenset(
+    {
+        (409, "BlobAlreadyExists"),
+        (409, "BlobImmutableDueToLegalHold"),
+        (409, "BlobImmutableDueToPolicy"),
+        (412, "ConditionNotMet"),
+    }
+)
 #: A token is renewed this many seconds before it expires.
 TOKEN_MARGIN = 300
 
@@ -57,7 +61,9 @@ class SharedKeyAuth:
         self._key = base64.b64decode(account_key)
 
     async def apply(self, method: str, url: URL, headers: dict[str, str]) -> URL:
-        headers["Authorization"] = f"SharedKey {self._account}:{self.signature(method, url, headers)}"
+        headers["Authorization"] = (
+            f"SharedKey {self._account}:{self.signature(method, url, headers)}"
+        )
         return url
 
     def signature(self, method: str, url: URL, headers: dict[str, str]) -> str:
@@ -77,8 +83,11 @@ class SharedKeyAuth:
             get("if-unmodified-since", ""),
             get("range", ""),
         ]
-        ms_headers = sorted((k.lower(), " ".join(v.split())) for k, v in headers.items()
-                            if k.lower().startswith("x-ms-"))
+        ms_headers = sorted(
+            (k.lower(), " ".join(v.split()))
+            for k, v in headers.items()
+            if k.lower().startswith("x-ms-")
+        )
         resource = f"/{self._account}{url.raw_path}"
         query = sorted((k.lower(), v) for k, v in url.query.items())
         text = "\n".join(lines) + "\n" + "".join(f"{k}:{v}\n" for k, v in ms_headers) + resource
@@ -136,9 +145,16 @@ class PutBlobWriter:
     """Creates block blobs that must not exist yet, in one container, with bounded retries."""
 
     def __init__(
-        self, container_url: str, auth: RequestAuth | None, *, api_version: str,
-        trust_env: bool = False, attempts: int = 3, initial_backoff: float = 0.5,
-        connect_timeout: float = 4.0, read_timeout: float = 8.0,
+        self,
+        container_url: str,
+        auth: RequestAuth | None,
+        *,
+        api_version: str,
+        trust_env: bool = False,
+        attempts: int = 3,
+        initial_backoff: float = 0.5,
+        connect_timeout: float = 4.0,
+        read_timeout: float = 8.0,
     ) -> None:
         self._base = container_url.split("?", 1)[0].rstrip("/")
         self._auth = auth
@@ -152,8 +168,9 @@ class PutBlobWriter:
     def _url(self, name: str) -> URL:
         return URL(f"{self._base}/{quote(name, safe='/~')}", encoded=True)
 
-    async def create(self, name: str, data: bytes, *, content_type: str,
-                     tags: dict[str, str] | None = None) -> bool:
+    async def create(
+        self, name: str, data: bytes, *, content_type: str, tags: dict[str, str] | None = None
+    ) -> bool:
         """Write ``data`` as blob ``name``: True when created, False when it existed already.
 
         Raises :class:`ArchiveUnavailable` when the storage account cannot be reached, refuses
@@ -169,8 +186,9 @@ class PutBlobWriter:
             "If-None-Match": "*",
         }
         if tags:
-            headers["x-ms-tags"] = "&".join(f"{quote(k, safe='')}={quote(v, safe='')}"
-                                            for k, v in tags.items())
+            headers["x-ms-tags"] = "&".join(
+                f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in tags.items()
+            )
         url, failure = self._url(name), ""
         for attempt in range(self._attempts):
             if attempt:
@@ -195,7 +213,8 @@ class PutBlobWriter:
     async def _put(self, url: URL, headers: dict[str, str], data: bytes) -> tuple[int, str]:
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
-                timeout=self._timeout, trust_env=self._trust_env,
+                timeout=self._timeout,
+                trust_env=self._trust_env,
                 skip_auto_headers=("User-Agent", "Content-Type"),
                 headers={"User-Agent": "wabridge-archive"},
             )

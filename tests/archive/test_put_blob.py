@@ -57,8 +57,11 @@ async def test_names_that_need_encoding_are_written_where_the_sdk_reads_them(azu
 async def test_tags_with_reserved_characters_can_be_searched_by_their_exact_value(azurite):
     container = new_container_name()
     store = AzureBlobStore.from_connection_string(azurite.connection_string, container)
-    tags = {"conversation": "106540352242922:15550001234", "date": "2026-11-29",
-            "note": "a b+c=d/e_f.g"}
+    tags = {
+        "conversation": "106540352242922:15550001234",
+        "date": "2026-11-29",
+        "note": "a b+c=d/e_f.g",
+    }
     try:
         await store.ensure_ready()
         await store.create("records/t/1.json", b"{}", tags=tags)
@@ -67,8 +70,10 @@ async def test_tags_with_reserved_characters_can_be_searched_by_their_exact_valu
         assert stored == tags
         found = await store.find_by_tags("\"conversation\" = '106540352242922:15550001234'")
         assert found == ["records/t/1.json"]
-        assert await store.find_by_tags("\"note\" = 'a b+c=d/e_f.g'") == ["records/t/1.json",
-                                                                          "records/t/2.json"]
+        assert await store.find_by_tags("\"note\" = 'a b+c=d/e_f.g'") == [
+            "records/t/1.json",
+            "records/t/2.json",
+        ]
     finally:
         await store.close()
 
@@ -77,19 +82,24 @@ def _sas_connection_string(azurite, permission: AccountSasPermissions) -> str:
     """A SAS connection string to the session's emulator (whichever way it was given)."""
     settings = dict(p.split("=", 1) for p in azurite.connection_string.split(";") if p)
     sas = generate_account_sas(
-        ACCOUNT, ACCOUNT_KEY, ResourceTypes(service=True, container=True, object=True),
-        permission, expiry=datetime.now(UTC) + timedelta(hours=1),
+        ACCOUNT,
+        ACCOUNT_KEY,
+        ResourceTypes(service=True, container=True, object=True),
+        permission,
+        expiry=datetime.now(UTC) + timedelta(hours=1),
     )
     return f"BlobEndpoint={settings['BlobEndpoint']};SharedAccessSignature={sas}"
 
 
 async def test_a_sas_connection_string_writes_and_a_read_only_sas_is_refused(azurite):
     container = new_container_name()
-    full = AccountSasPermissions(read=True, write=True, create=True, list=True, tag=True,
-                                 filter_by_tags=True, add=True)
+    full = AccountSasPermissions(
+        read=True, write=True, create=True, list=True, tag=True, filter_by_tags=True, add=True
+    )
     store = AzureBlobStore.from_connection_string(_sas_connection_string(azurite, full), container)
     read_only = AzureBlobStore.from_connection_string(
-        _sas_connection_string(azurite, AccountSasPermissions(read=True, list=True)), container)
+        _sas_connection_string(azurite, AccountSasPermissions(read=True, list=True)), container
+    )
     try:
         await store.ensure_ready()
         assert await store.create("records/s/1.json", b'{"sas":1}', tags={"date": "2026-11-29"})
@@ -108,9 +118,12 @@ async def test_a_sas_connection_string_writes_and_a_read_only_sas_is_refused(azu
 async def test_a_wrong_account_key_is_refused_without_leaking_it(azurite):
     container = new_container_name()
     good = AzureBlobStore.from_connection_string(azurite.connection_string, container)
-    wrong_key = base64.b64encode(b"not the account key, 64 bytes long......................").decode()
+    wrong_key = base64.b64encode(
+        b"not the account key, 64 bytes long......................"
+    ).decode()
     bad = AzureBlobStore.from_connection_string(
-        azurite.connection_string.replace(ACCOUNT_KEY, wrong_key), container)
+        azurite.connection_string.replace(ACCOUNT_KEY, wrong_key), container
+    )
     try:
         await good.ensure_ready()
         with pytest.raises(ArchiveUnavailable, match="403") as refused:
@@ -149,7 +162,10 @@ async def test_a_bearer_token_is_reused_until_shortly_before_it_expires():
 
     url = URL("https://acct.blob.core.windows.net/c/x")
     lasting, expiring = _Clock(3600), _Clock(120)
-    for credential, expected in ((lasting, ["token-1", "token-1"]), (expiring, ["token-1", "token-2"])):
+    for credential, expected in (
+        (lasting, ["token-1", "token-1"]),
+        (expiring, ["token-1", "token-2"]),
+    ):
         auth = BearerAuth(credential)
         sent = []
         for _ in range(2):
@@ -218,12 +234,18 @@ def test_an_entra_token_credential_writes_over_https(tmp_path):
     """The production path (``ARCHIVE_URL`` with a managed identity or other Entra credential),
     against Azurite serving https and checking bearer tokens."""
     cert = make_loopback_cert(tmp_path / "tls")
-    emulator = Azurite(tmp_path / "azurite", tls=(cert.cert_file, cert.key_file), oauth=True).start()
+    emulator = Azurite(
+        tmp_path / "azurite", tls=(cert.cert_file, cert.key_file), oauth=True
+    ).start()
     try:
         env = {**os.environ, "SSL_CERT_FILE": str(cert.cert_file), "PYTHONPATH": str(ROOT)}
         done = subprocess.run(
             [sys.executable, "-c", BEARER_SCRIPT, emulator.blob_endpoint, new_container_name()],
-            capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=env,
+            cwd=tmp_path,
         )
     finally:
         emulator.stop()
@@ -238,9 +260,13 @@ def test_an_entra_token_credential_writes_over_https(tmp_path):
 def test_a_sas_in_a_transport_error_does_not_reach_the_message():
     from bridge.store.put_blob import _describe
 
-    error = OSError("Cannot connect to https://acct.blob.core.windows.net/c/x.json?sv=2025&sig=c2VjcmV0 [refused]")
+    error = OSError(
+        "Cannot connect to https://acct.blob.core.windows.net/c/x.json?sv=2025&sig=c2VjcmV0 [refused]"
+    )
     assert "sig=" not in _describe(error) and "c2VjcmV0" not in _describe(error)
-    assert _describe(error).startswith("OSError: Cannot connect to https://acct.blob.core.windows.net/c/x.json?")
+    assert _describe(error).startswith(
+        "OSError: Cannot connect to https://acct.blob.core.windows.net/c/x.json?"
+    )
 
 
 class _ScriptedStorage:
@@ -277,19 +303,27 @@ def _writer(url: str):
     return PutBlobWriter(url, None, api_version="2025-01-05", initial_backoff=0.05)
 
 
-@pytest.mark.parametrize("answers, created, attempts", [
-    ([(503, "ServerBusy"), (500, "InternalError"), (201, "")], True, 3),
-    ([(409, "BlobImmutableDueToLegalHold")], False, 1),
-    ([(409, "BlobImmutableDueToPolicy")], False, 1),
-    ([(412, "ConditionNotMet")], False, 1),
-    ([(503, "ServerBusy"), (409, "BlobAlreadyExists")], False, 2),  # the first try had landed
-])
-async def test_answers_of_storage_are_read_as_created_existing_or_retried(answers, created, attempts):
+@pytest.mark.parametrize(
+    "answers, created, attempts",
+    [
+        ([(503, "ServerBusy"), (500, "InternalError"), (201, "")], True, 3),
+        ([(409, "BlobImmutableDueToLegalHold")], False, 1),
+        ([(409, "BlobImmutableDueToPolicy")], False, 1),
+        ([(412, "ConditionNotMet")], False, 1),
+        ([(503, "ServerBusy"), (409, "BlobAlreadyExists")], False, 2),  # the first try had landed
+    ],
+)
+async def test_answers_of_storage_are_read_as_created_existing_or_retried(
+    answers, created, attempts
+):
     storage = _ScriptedStorage(answers)
     async with storage as url:
         writer = _writer(url)
         try:
-            assert await writer.create("records/a.json", b"{}", content_type="application/json") is created
+            assert (
+                await writer.create("records/a.json", b"{}", content_type="application/json")
+                is created
+            )
         finally:
             await writer.close()
     assert len(storage.requests) == attempts
@@ -297,12 +331,15 @@ async def test_answers_of_storage_are_read_as_created_existing_or_retried(answer
     assert {r["Content-MD5"] for r in storage.requests} == {"mZFLkyvTelC5g8XnyQrpOw=="}  # md5 of {}
 
 
-@pytest.mark.parametrize("answers, attempts, message", [
-    ([(503, "ServerBusy")], 3, "503 ServerBusy"),
-    ([(403, "AuthorizationFailure")], 1, "403 AuthorizationFailure"),
-    ([(409, "ContainerBeingDeleted")], 1, "409 ContainerBeingDeleted"),
-    ([(400, "Md5Mismatch")], 1, "400 Md5Mismatch"),
-])
+@pytest.mark.parametrize(
+    "answers, attempts, message",
+    [
+        ([(503, "ServerBusy")], 3, "503 ServerBusy"),
+        ([(403, "AuthorizationFailure")], 1, "403 AuthorizationFailure"),
+        ([(409, "ContainerBeingDeleted")], 1, "409 ContainerBeingDeleted"),
+        ([(400, "Md5Mismatch")], 1, "400 Md5Mismatch"),
+    ],
+)
 async def test_refusals_and_persistent_faults_raise_archive_unavailable(answers, attempts, message):
     storage = _ScriptedStorage(answers)
     async with storage as url:

@@ -61,13 +61,18 @@ def test_copies_everything_the_package_build_needs_and_nothing_ignored():
             copied.update(rest.split()[:-1])
     project = tomllib.loads((REPO / "pyproject.toml").read_text())
     needed = {"pyproject.toml", "setup.py", project["project"]["readme"], "manifest"}
-    needed |= {pattern.rstrip("*") for pattern in
-               project["tool"]["setuptools"]["packages"]["find"]["include"]}
+    needed |= {
+        pattern.rstrip("*")
+        for pattern in project["tool"]["setuptools"]["packages"]["find"]["include"]
+    }
     assert needed <= copied, needed - copied
     for source in copied:
         assert (REPO / source).exists(), source
-    ignored = [p.strip() for p in (REPO / ".dockerignore").read_text().splitlines()
-               if p.strip() and not p.startswith("#")]
+    ignored = [
+        p.strip()
+        for p in (REPO / ".dockerignore").read_text().splitlines()
+        if p.strip() and not p.startswith("#")
+    ]
     for source in copied:
         assert not any(fnmatch(source, pattern) for pattern in ignored), source
     for secret_like in (".env", ".venv", "archive", "tools/node_modules"):
@@ -89,13 +94,31 @@ def test_image_builds_and_serves_healthz(tmp_path):
     name = f"wabridge-test-{uuid.uuid4().hex[:8]}"
     try:
         subprocess.run(
-            ["docker", "run", "-d", "--name", name, "-p", "127.0.0.1::3978",
-             "-e", "WABRIDGE_DEV_MODE=1", tag], check=True, capture_output=True,
+            [
+                "docker",
+                "run",
+                "-d",
+                "--name",
+                name,
+                "-p",
+                "127.0.0.1::3978",
+                "-e",
+                "WABRIDGE_DEV_MODE=1",
+                tag,
+            ],
+            check=True,
+            capture_output=True,
         )
-        port = subprocess.run(["docker", "port", name, "3978"], check=True, capture_output=True,
-                              text=True).stdout.strip().rsplit(":", 1)[1]
-        user = subprocess.run(["docker", "exec", name, "id", "-u"], capture_output=True,
-                              text=True).stdout.strip()
+        port = (
+            subprocess.run(
+                ["docker", "port", name, "3978"], check=True, capture_output=True, text=True
+            )
+            .stdout.strip()
+            .rsplit(":", 1)[1]
+        )
+        user = subprocess.run(
+            ["docker", "exec", name, "id", "-u"], capture_output=True, text=True
+        ).stdout.strip()
         assert user == "10001"
         for _ in range(60):
             try:

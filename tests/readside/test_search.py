@@ -103,7 +103,8 @@ async def test_index_search_equals_brute_force_scan(archive_location, tmp_path):
                 since=parse_time_bound("2025-03"), until=parse_time_bound("2025-04", end=True)
             ),
             RecordQuery(
-                conversation=CONV, since=parse_time_bound("2026-10-02"),
+                conversation=CONV,
+                since=parse_time_bound("2026-10-02"),
                 until=parse_time_bound("2026-10-04", end=True),
             ),
         ]:
@@ -113,7 +114,9 @@ async def test_index_search_equals_brute_force_scan(archive_location, tmp_path):
         # Rebuilt from the records alone, the index answers the same.
         assert await index.rebuild(archive) == n + 5
         for query in queries[:10]:
-            assert [h.id for h in index.search(query)] == brute_force(docs, query)  # the conversation+dates case is not empty
+            assert [h.id for h in index.search(query)] == brute_force(
+                docs, query
+            )  # the conversation+dates case is not empty
     finally:
         index.close()
         await archive.close()

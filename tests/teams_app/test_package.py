@@ -60,11 +60,26 @@ def test_building_twice_gives_identical_bytes(tmp_path: Path, params, package: P
 
 def test_cli_build_then_validate_from_another_directory(tmp_path: Path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    code = main([
-        "manifest", "build", "--app-id", APP_ID, "--bot-id", BOT_ID.upper(), "--domain", DOMAIN,
-        "--version", "2.0.1", "--privacy-url", "https://contoso.example/privacy",
-        "--terms-url", "https://contoso.example/terms", "--out", "out/app.zip",
-    ])
+    code = main(
+        [
+            "manifest",
+            "build",
+            "--app-id",
+            APP_ID,
+            "--bot-id",
+            BOT_ID.upper(),
+            "--domain",
+            DOMAIN,
+            "--version",
+            "2.0.1",
+            "--privacy-url",
+            "https://contoso.example/privacy",
+            "--terms-url",
+            "https://contoso.example/terms",
+            "--out",
+            "out/app.zip",
+        ]
+    )
     assert code == 0
     out = capsys.readouterr()
     assert "wrote out/app.zip" in out.out and BOT_ID in out.out
@@ -300,7 +315,8 @@ def test_committed_icons_are_what_the_script_draws(tmp_path):
     """The icons in manifest/ are ours: the script redraws them byte for byte."""
     subprocess.run(
         [sys.executable, str(REPO / "scripts" / "make_icons.py"), "--out", str(tmp_path)],
-        check=True, capture_output=True,
+        check=True,
+        capture_output=True,
     )
     for name in ("color.png", "outline.png"):
         assert (tmp_path / name).read_bytes() == (REPO / "manifest" / name).read_bytes()

@@ -34,12 +34,19 @@ def _filtered(rows: list[bytes], bpp: int, ftype: int) -> bytes:
 
 def _png(width, height, color_type, depth, raw, extra=b""):
     header = struct.pack(">IIBBBBB", width, height, depth, color_type, 0, 0, 0)
-    return (png.SIGNATURE + _chunk(b"IHDR", header) + extra + _chunk(b"IDAT", zlib.compress(raw))
-            + _chunk(b"IEND", b""))
+    return (
+        png.SIGNATURE
+        + _chunk(b"IHDR", header)
+        + extra
+        + _chunk(b"IDAT", zlib.compress(raw))
+        + _chunk(b"IEND", b"")
+    )
 
 
-PIXELS = [[((x * 37 + y * 11) % 256, (x * 5) % 256, (y * 90) % 256, (x * y * 7) % 256)
-           for x in range(7)] for y in range(5)]
+PIXELS = [
+    [((x * 37 + y * 11) % 256, (x * 5) % 256, (y * 90) % 256, (x * y * 7) % 256) for x in range(7)]
+    for y in range(5)
+]
 
 
 @pytest.mark.parametrize("ftype", [0, 1, 2, 3, 4])

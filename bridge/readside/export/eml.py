@@ -74,7 +74,9 @@ def record_to_eml(
     """The RFC 5322 message of one ``message`` record (pure: no I/O)."""
     msg = EmailMessage()
     # RFC 5322 requires From and Date: a record without a sender still gets a (non-routable) one.
-    msg["From"] = party_address(doc.get("sender")) or Address("unknown", "unknown", "wabridge.invalid")
+    msg["From"] = party_address(doc.get("sender")) or Address(
+        "unknown", "unknown", "wabridge.invalid"
+    )
     recipients = [a for a in (party_address(p) for p in doc.get("recipients") or []) if a]
     if recipients:
         msg["To"] = recipients
