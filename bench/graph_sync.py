@@ -41,19 +41,25 @@ async def main(n: int) -> None:
         client_id, secret = graph.register_app()
         credential = make_credential(
             AzureCredentials("t", client_id, secret),
-            authority=graph.authority_url, connection_verify=str(cert.cert_file))
+            authority=graph.authority_url,
+            connection_verify=str(cert.cert_file),
+        )
         directory = GraphDirectory(credential, base_url=graph.base_url)
         try:
             await directory.group_members("g")  # warm up: token, imports
             await typed_members(directory, "g")
-            for label, run in (("bytes (wabridge)", directory.group_members),
-                               ("typed SDK models", lambda g: typed_members(directory, g))):
+            for label, run in (
+                ("bytes (wabridge)", directory.group_members),
+                ("typed SDK models", lambda g: typed_members(directory, g)),
+            ):
                 started_cpu, started = time.process_time(), time.perf_counter()
                 got = await run("g")
                 count = got if isinstance(got, int) else len(got)
                 cpu, wall = time.process_time() - started_cpu, time.perf_counter() - started
-                print(f"{label:<18} {count} users: {wall:6.2f} s wall, {cpu:6.2f} s CPU, "
-                      f"{1000 * cpu / count:6.3f} ms CPU per user")
+                print(
+                    f"{label:<18} {count} users: {wall:6.2f} s wall, {cpu:6.2f} s CPU, "
+                    f"{1000 * cpu / count:6.3f} ms CPU per user"
+                )
         finally:
             await directory.close()
 

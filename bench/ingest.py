@@ -55,13 +55,35 @@ def delivery(n: int, run: str) -> dict:
     wa_id = f"1555{n % 1000:07d}"
     return {
         "object": "whatsapp_business_account",
-        "entry": [{"id": "102290129340398", "changes": [{"field": "messages", "value": {
-            "messaging_product": "whatsapp",
-            "metadata": {"display_phone_number": "15550783881", "phone_number_id": PNID},
-            "contacts": [{"profile": {"name": f"Contact {n % 1000}"}, "wa_id": wa_id}],
-            "messages": [{"from": wa_id, "id": f"wamid.BENCH{run}{n:08d}", "type": "text",
-                          "timestamp": str(int(time.time())), "text": {"body": BODY_TEXT}}],
-        }}]}],
+        "entry": [
+            {
+                "id": "102290129340398",
+                "changes": [
+                    {
+                        "field": "messages",
+                        "value": {
+                            "messaging_product": "whatsapp",
+                            "metadata": {
+                                "display_phone_number": "15550783881",
+                                "phone_number_id": PNID,
+                            },
+                            "contacts": [
+                                {"profile": {"name": f"Contact {n % 1000}"}, "wa_id": wa_id}
+                            ],
+                            "messages": [
+                                {
+                                    "from": wa_id,
+                                    "id": f"wamid.BENCH{run}{n:08d}",
+                                    "type": "text",
+                                    "timestamp": str(int(time.time())),
+                                    "text": {"body": BODY_TEXT},
+                                }
+                            ],
+                        },
+                    }
+                ],
+            }
+        ],
     }
 
 
@@ -99,11 +121,14 @@ def spawn_service(azurite: Azurite, container: str, workdir: Path) -> tuple[subp
     port = free_port()
     env = {
         **os.environ,
-        "HOST": "127.0.0.1", "PORT": str(port),
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
         "AZURE_STORAGE_CONNECTION_STRING": azurite.connection_string,
         "ARCHIVE_CONTAINER": container,
-        "WHATSAPP_APP_SECRET": SECRET, "WHATSAPP_VERIFY_TOKEN": "bench-verify",
-        "WHATSAPP_ACCESS_TOKEN": "bench-token", "WHATSAPP_PHONE_NUMBER_ID": PNID,
+        "WHATSAPP_APP_SECRET": SECRET,
+        "WHATSAPP_VERIFY_TOKEN": "bench-verify",
+        "WHATSAPP_ACCESS_TOKEN": "bench-token",
+        "WHATSAPP_PHONE_NUMBER_ID": PNID,
         "WHATSAPP_GRAPH_URL": f"http://127.0.0.1:{free_port()}/v23.0",
         "MicrosoftAppId": "00000000-0000-0000-0000-000000000001",
         "MicrosoftAppPassword": "bench-unused",
@@ -111,8 +136,9 @@ def spawn_service(azurite: Azurite, container: str, workdir: Path) -> tuple[subp
     env.pop("ARCHIVE_URL", None)
     command = os.environ.get("BENCH_SERVE_CMD", "").split() or SERVE
     with open(workdir / "service.log", "wb") as log:
-        proc = subprocess.Popen(command, cwd=workdir, env=env, stdout=log, stderr=log,
-                                stdin=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            command, cwd=workdir, env=env, stdout=log, stderr=log, stdin=subprocess.DEVNULL
+        )
     return proc, f"http://127.0.0.1:{port}"
 
 
@@ -140,6 +166,7 @@ async def ingest(url: str, n: int, concurrency: int, run: str) -> tuple[float, l
         queue.put_nowait(item)
     connector = aiohttp.TCPConnector(limit=concurrency)
     async with aiohttp.ClientSession(connector=connector) as session:
+
         async def worker() -> None:
             nonlocal failures
             while not queue.empty():
@@ -165,6 +192,7 @@ async def paced(url: str, rate: float, seconds: float, run: str) -> list[float]:
     latencies: list[float] = []
     failures = 0
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+
         async def one(i: int, start: float) -> None:
             nonlocal failures
             await asyncio.sleep(max(0.0, start + i / rate - time.perf_counter()))
@@ -183,8 +211,9 @@ async def paced(url: str, rate: float, seconds: float, run: str) -> list[float]:
     return latencies
 
 
-async def raw_uploads(conn: str, container_name: str, n: int, concurrency: int, size: int,
-                      prefix: str) -> float:
+async def raw_uploads(
+    conn: str, container_name: str, n: int, concurrency: int, size: int, prefix: str
+) -> float:
     """Plain ``upload_blob`` calls of ``size`` bytes into the archive's own container (so that
     the emulator's state, which slows as it grows, is the same for both measurements)."""
     service = BlobServiceClient.from_connection_string(conn)
@@ -239,10 +268,18 @@ async def main() -> int:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--rate", type=float, default=100.0, help="paced deliveries per second")
     parser.add_argument("--seconds", type=float, default=10.0, help="length of the paced phase")
-    parser.add_argument("--rounds", type=int, default=6,
-                        help="alternating ingest/raw rounds (the ratio printed is their median)")
-    parser.add_argument("--no-outage", dest="outage", action="store_false",
-                        help="skip the last phase (Azurite stopped: time to 503)")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=6,
+        help="alternating ingest/raw rounds (the ratio printed is their median)",
+    )
+    parser.add_argument(
+        "--no-outage",
+        dest="outage",
+        action="store_false",
+        help="skip the last phase (Azurite stopped: time to 503)",
+    )
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="wabridge-bench-"))
@@ -266,13 +303,21 @@ async def main() -> int:
                 rate, lat = await ingest(url, args.deliveries, args.concurrency, f"r{n}")
                 after = {k: cpu_seconds(p) for k, p in pids.items()}
                 ledger_after = await ledger_batching(azurite.connection_string)
-                after["ledger"] = tuple(a - b for a, b in zip(ledger_after, ledger_before, strict=True))
+                after["ledger"] = tuple(
+                    a - b for a, b in zip(ledger_after, ledger_before, strict=True)
+                )
                 return rate, lat, before, after
 
             async def measure_raw(n: int = n) -> tuple[float, dict, dict]:
                 before = {k: cpu_seconds(p) for k, p in pids.items()}
-                rate = await raw_uploads(azurite.connection_string, CONTAINER, args.deliveries,
-                                         args.concurrency, size, f"r{n}")
+                rate = await raw_uploads(
+                    azurite.connection_string,
+                    CONTAINER,
+                    args.deliveries,
+                    args.concurrency,
+                    size,
+                    f"r{n}",
+                )
                 return rate, before, {k: cpu_seconds(p) for k, p in pids.items()}
 
             if n % 2 == 0:
@@ -294,31 +339,46 @@ async def main() -> int:
         azurite.stop()
 
     ms, per = 1000.0, 1000.0 / args.deliveries
-    print(f"record size {size} bytes; concurrency {args.concurrency}; "
-          f"{args.deliveries} deliveries and {args.deliveries} raw uploads per round")
+    print(
+        f"record size {size} bytes; concurrency {args.concurrency}; "
+        f"{args.deliveries} deliveries and {args.deliveries} raw uploads per round"
+    )
     for n, (ingest_rate, lat, raw_rate, i0, i1, r0, r1) in enumerate(rounds, start=1):
-        print(f"round {n}: ingest {ingest_rate:7.1f} deliveries/s (ack p50 "
-              f"{statistics.median(lat) * ms:5.1f} ms, p99 {percentile(lat, 0.99) * ms:5.1f} ms)"
-              f"  raw {raw_rate:7.1f} uploads/s  ratio {ingest_rate / raw_rate:.2f}")
+        print(
+            f"round {n}: ingest {ingest_rate:7.1f} deliveries/s (ack p50 "
+            f"{statistics.median(lat) * ms:5.1f} ms, p99 {percentile(lat, 0.99) * ms:5.1f} ms)"
+            f"  raw {raw_rate:7.1f} uploads/s  ratio {ingest_rate / raw_rate:.2f}"
+        )
         round_entries, round_appends = i1["ledger"]
-        print("         CPU ms per delivery: " + ", ".join(
-            f"{k} {(i1[k] - i0[k]) * per:.2f}" for k in pids)
+        print(
+            "         CPU ms per delivery: "
+            + ", ".join(f"{k} {(i1[k] - i0[k]) * per:.2f}" for k in pids)
             + f"; ledger {round_entries / max(round_appends, 1):.1f} entries per append"
-            + " | per raw upload: " + ", ".join(
-            f"{k} {(r1[k] - r0[k]) * per:.2f}" for k in pids))
+            + " | per raw upload: "
+            + ", ".join(f"{k} {(r1[k] - r0[k]) * per:.2f}" for k in pids)
+        )
     ingest_total = sum(r[0] for r in rounds) / len(rounds)
     raw_total = sum(r[2] for r in rounds) / len(rounds)
     ratios = sorted(r[0] / r[2] for r in rounds)
-    print(f"ingest {ingest_total:.1f} deliveries/s, raw {raw_total:.1f} uploads/s (means); "
-          f"ratio ingest/raw: median {statistics.median(ratios):.2f} "
-          f"(rounds: {', '.join(f'{x:.2f}' for x in ratios)})")
+    print(
+        f"ingest {ingest_total:.1f} deliveries/s, raw {raw_total:.1f} uploads/s (means); "
+        f"ratio ingest/raw: median {statistics.median(ratios):.2f} "
+        f"(rounds: {', '.join(f'{x:.2f}' for x in ratios)})"
+    )
     p50, p99 = statistics.median(paced_lat) * ms, percentile(paced_lat, 0.99) * ms
-    print(f"paced {args.rate:.0f} deliveries/s for {args.seconds:.0f} s: "
-          f"ack p50 {p50:.1f} ms, p99 {p99:.1f} ms")
-    print(f"ledger: {entries} entries in {appends} appends "
-          f"({entries / max(appends, 1):.1f} entries per append)")
+    print(
+        f"paced {args.rate:.0f} deliveries/s for {args.seconds:.0f} s: "
+        f"ack p50 {p50:.1f} ms, p99 {p99:.1f} ms"
+    )
+    print(
+        f"ledger: {entries} entries in {appends} appends "
+        f"({entries / max(appends, 1):.1f} entries per append)"
+    )
     if outage:
-        print("Azurite stopped: " + ", ".join(f"{status} after {secs:.1f} s" for status, secs in outage))
+        print(
+            "Azurite stopped: "
+            + ", ".join(f"{status} after {secs:.1f} s" for status, secs in outage)
+        )
     return 0
 
 

@@ -232,9 +232,7 @@ class TeamsActions(Protocol):
     async def accept_policy(self, employee: Employee, version: str) -> list[dict[str, Any]]:
         """The employee clicked Accept on the policy card of ``version``."""
 
-    async def message_changed(
-        self, activity: dict[str, Any], employee: EmployeeLookup
-    ) -> None:
+    async def message_changed(self, activity: dict[str, Any], employee: EmployeeLookup) -> None:
         """An employee edited or deleted a message in a contact's thread."""
 
     async def bot_installed(self) -> list[dict[str, Any]]:

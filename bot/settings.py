@@ -233,7 +233,9 @@ class RelaySettings:
         return cls(
             templates_file=read.text("WABRIDGE_TEMPLATES_FILE"),
             public_url=read.text("WABRIDGE_PUBLIC_URL"),
-            poll_seconds=read.seconds("WABRIDGE_RELAY_POLL_SECONDS", cls.poll_seconds, minimum=0.01),
+            poll_seconds=read.seconds(
+                "WABRIDGE_RELAY_POLL_SECONDS", cls.poll_seconds, minimum=0.01
+            ),
             send_retry_seconds=read.seconds("WABRIDGE_SEND_RETRY_SECONDS", cls.send_retry_seconds),
         )
 

@@ -38,7 +38,9 @@ def dedupe_key_for(record: Record, *discriminators: object) -> str:
     unique.
     """
     if record.source_id:
-        return event_key(record.platform, record.kind, record.source_id, record.status, *discriminators)
+        return event_key(
+            record.platform, record.kind, record.source_id, record.status, *discriminators
+        )
     return event_key("record", record.id)
 
 
@@ -113,7 +115,9 @@ class Archive:
             if info.name.endswith(".json"):
                 yield info.name
 
-    async def iter_records(self, prefix: str = RECORDS_PREFIX, concurrency: int = 16) -> AsyncIterator[tuple[str, bytes]]:
+    async def iter_records(
+        self, prefix: str = RECORDS_PREFIX, concurrency: int = 16
+    ) -> AsyncIterator[tuple[str, bytes]]:
         """Every record blob as ``(name, raw bytes)``, read with bounded concurrency."""
         names: list[str] = []
         async for name in self.iter_record_names(prefix):

@@ -110,7 +110,11 @@ class LedgerWriter:
             await self._linger()
             batch, self._pending = self._pending, []
             today = datetime.now(UTC).strftime("%Y-%m-%d")
-            if self._segment is None or today != self._day or self._appends >= MAX_APPENDS_PER_SEGMENT:
+            if (
+                self._segment is None
+                or today != self._day
+                or self._appends >= MAX_APPENDS_PER_SEGMENT
+            ):
                 self._roll()
             prev = self._prev
             lines = []

@@ -70,7 +70,9 @@ class Party:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Party:
         return cls(
-            id=data["id"], name=data.get("name"), platform=data.get("platform", "whatsapp"),
+            id=data["id"],
+            name=data.get("name"),
+            platform=data.get("platform", "whatsapp"),
             upn=data.get("upn"),
         )
 
@@ -89,8 +91,12 @@ class Attachment:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "sha256": self.sha256, "size": self.size, "mime_type": self.mime_type,
-            "filename": self.filename, "caption": self.caption, "blob": self.blob,
+            "sha256": self.sha256,
+            "size": self.size,
+            "mime_type": self.mime_type,
+            "filename": self.filename,
+            "caption": self.caption,
+            "blob": self.blob,
             "media_id": self.media_id,
         }
 

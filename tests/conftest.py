@@ -72,8 +72,12 @@ def archive_location(request, tmp_path: Path, azurite) -> dict:
     backend = request.param
     if backend == "local":
         root = tmp_path / "archive"
-        return {"backend": "local", "env": {"ARCHIVE_URL": str(root)}, "root": root,
-                "open": lambda: LocalStore(root)}
+        return {
+            "backend": "local",
+            "env": {"ARCHIVE_URL": str(root)},
+            "root": root,
+            "open": lambda: LocalStore(root),
+        }
     container = new_container_name()
     conn = azurite.connection_string
     return {

@@ -71,9 +71,13 @@ class PendingMedia:
         return json.dumps(data, sort_keys=True).encode("utf-8")
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "lease"}
+        out: dict[str, Any] = {
+            f.name: getattr(self, f.name) for f in fields(self) if f.name != "lease"
+        }
         held = self.lease.owner is not None
-        out["lease_until"] = rfc3339(datetime.fromtimestamp(self.lease.until, UTC)) if held else None
+        out["lease_until"] = (
+            rfc3339(datetime.fromtimestamp(self.lease.until, UTC)) if held else None
+        )
         out["lease_owner"] = self.lease.owner
         return out
 

@@ -18,27 +18,47 @@ CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
 def policy_card(policy: Policy, *, held: bool = True) -> dict[str, Any]:
     """The card content (``AdaptiveCard`` 1.4) showing ``policy`` with an Accept button."""
     body: list[dict[str, Any]] = [
-        {"type": "TextBlock", "text": "WhatsApp acceptable-use policy", "weight": "Bolder",
-         "size": "Medium", "wrap": True},
-        {"type": "TextBlock", "text": f"Version {policy.version}", "isSubtle": True,
-         "spacing": "None", "wrap": True},
+        {
+            "type": "TextBlock",
+            "text": "WhatsApp acceptable-use policy",
+            "weight": "Bolder",
+            "size": "Medium",
+            "wrap": True,
+        },
+        {
+            "type": "TextBlock",
+            "text": f"Version {policy.version}",
+            "isSubtle": True,
+            "spacing": "None",
+            "wrap": True,
+        },
         {"type": "TextBlock", "text": policy.text, "wrap": True},
     ]
     if held:
-        body.append({
-            "type": "TextBlock", "wrap": True, "color": "Attention",
-            "text": "Your message has not been sent yet. It will be sent once you accept.",
-        })
+        body.append(
+            {
+                "type": "TextBlock",
+                "wrap": True,
+                "color": "Attention",
+                "text": "Your message has not been sent yet. It will be sent once you accept.",
+            }
+        )
     return {
         "type": "AdaptiveCard",
         "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
         "version": "1.4",
         "body": body,
-        "actions": [{
-            "type": "Action.Submit", "title": "Accept",
-            "data": {"wabridge": ACCEPT_ACTION, "version": policy.version,
-                     "policy_sha256": policy.text_sha256},
-        }],
+        "actions": [
+            {
+                "type": "Action.Submit",
+                "title": "Accept",
+                "data": {
+                    "wabridge": ACCEPT_ACTION,
+                    "version": policy.version,
+                    "policy_sha256": policy.text_sha256,
+                },
+            }
+        ],
     }
 
 

@@ -19,6 +19,7 @@ class TemplateLike(Protocol):
 
     def usage(self) -> str: ...
 
+
 ADAPTIVE = "application/vnd.microsoft.card.adaptive"
 
 STATUS_LABELS = {
@@ -86,7 +87,8 @@ def inbound_post(
         line += f"\n\n[Open on a map]({map_link})"
     if record.flags:
         line += "\n\n⚑ **Flagged by policy**: " + "; ".join(
-            f"{f.rule} ({f.reason})" for f in record.flags)
+            f"{f.rule} ({f.reason})" for f in record.flags
+        )
     attachments = [media_card(att, link) for att, link in media]
     return message(line, attachments)
 

@@ -18,7 +18,13 @@ from bot.cli.common import CliError, OneLineErrorParser
 
 #: Each module adds its sub-commands with ``register(subparsers)``.
 COMMAND_MODULES = [
-    serve_cmd, demo_cmd, archive_cmds, users_cmds, contacts_cmds, policy_cmds, manifest_cmds,
+    serve_cmd,
+    demo_cmd,
+    archive_cmds,
+    users_cmds,
+    contacts_cmds,
+    policy_cmds,
+    manifest_cmds,
 ]
 
 

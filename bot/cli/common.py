@@ -31,7 +31,8 @@ class OneLineErrorParser(argparse.ArgumentParser):
 
 def add_archive_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--archive", metavar="URL_OR_DIR",
+        "--archive",
+        metavar="URL_OR_DIR",
         help="archive location, overriding ARCHIVE_URL (a directory or an Azure container URL)",
     )
 

@@ -11,7 +11,8 @@ from bot.cli.common import CliError
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
-        "manifest", help="build and validate the Teams app package",
+        "manifest",
+        help="build and validate the Teams app package",
         description="Build the Teams app package (manifest.json and icons in a zip) and "
         "validate packages offline against Microsoft's manifest schema and wabridge's rules.",
     )
@@ -19,42 +20,70 @@ def register(sub: argparse._SubParsersAction) -> None:
     commands.required = True
 
     build = commands.add_parser(
-        "build", help="fill the manifest template and write the app package",
+        "build",
+        help="fill the manifest template and write the app package",
         description="Fill the manifest template with this deployment's ids and domain, "
         "validate it and write the zip to upload to Teams. The values come from the outputs "
         "of `azd up` (see the README's deploy section).",
     )
-    build.add_argument("--app-id", required=True, metavar="GUID",
-                       help="the Teams app's id: a GUID of your choice, kept for every version")
-    build.add_argument("--bot-id", required=True, metavar="GUID",
-                       help="the bot's Microsoft App ID (MicrosoftAppId; the azd output BOT_ID)")
-    build.add_argument("--domain", required=True, metavar="HOST",
-                       help="the bot's host name, e.g. wabridge-contoso.azurewebsites.net")
-    build.add_argument("--version", default="1.0.0", metavar="X.Y.Z",
-                       help="the package version; raise it for every upload (default 1.0.0)")
+    build.add_argument(
+        "--app-id",
+        required=True,
+        metavar="GUID",
+        help="the Teams app's id: a GUID of your choice, kept for every version",
+    )
+    build.add_argument(
+        "--bot-id",
+        required=True,
+        metavar="GUID",
+        help="the bot's Microsoft App ID (MicrosoftAppId; the azd output BOT_ID)",
+    )
+    build.add_argument(
+        "--domain",
+        required=True,
+        metavar="HOST",
+        help="the bot's host name, e.g. wabridge-contoso.azurewebsites.net",
+    )
+    build.add_argument(
+        "--version",
+        default="1.0.0",
+        metavar="X.Y.Z",
+        help="the package version; raise it for every upload (default 1.0.0)",
+    )
     build.add_argument("--name", default="WhatsApp", help="the app's short name in Teams")
-    build.add_argument("--developer-name", default="wabridge",
-                       help="the publisher shown in Teams (your firm)")
-    build.add_argument("--website-url", help="https URL of the app's support page "
-                       "(default https://DOMAIN/)")
-    build.add_argument("--privacy-url", help="https URL of your privacy notice "
-                       "(default https://DOMAIN/privacy)")
-    build.add_argument("--terms-url", help="https URL of your terms of use "
-                       "(default https://DOMAIN/terms)")
-    build.add_argument("--out", required=True, type=Path, metavar="ZIP",
-                       help="where to write the package, e.g. app.zip")
+    build.add_argument(
+        "--developer-name", default="wabridge", help="the publisher shown in Teams (your firm)"
+    )
+    build.add_argument(
+        "--website-url", help="https URL of the app's support page (default https://DOMAIN/)"
+    )
+    build.add_argument(
+        "--privacy-url", help="https URL of your privacy notice (default https://DOMAIN/privacy)"
+    )
+    build.add_argument(
+        "--terms-url", help="https URL of your terms of use (default https://DOMAIN/terms)"
+    )
+    build.add_argument(
+        "--out",
+        required=True,
+        type=Path,
+        metavar="ZIP",
+        help="where to write the package, e.g. app.zip",
+    )
     build.set_defaults(func=run_build)
 
     validate = commands.add_parser(
-        "validate", help="validate an app package or manifest.json offline",
+        "validate",
+        help="validate an app package or manifest.json offline",
         description="Check a package zip (or a manifest.json with its icons beside it) against "
         "Microsoft's manifest JSON schema and the rules the schema does not express: icon "
         "sizes and transparency, the bot's ids, the channel-message permission, valid domains "
         "and the zip layout. Exit 1 listing every problem.",
     )
     validate.add_argument("path", type=Path, metavar="app.zip|manifest.json")
-    validate.add_argument("--domain", metavar="HOST",
-                          help="also require this host name in validDomains")
+    validate.add_argument(
+        "--domain", metavar="HOST", help="also require this host name in validDomains"
+    )
     validate.set_defaults(func=run_validate)
 
 
@@ -64,7 +93,8 @@ def _fail(subject: str, problems) -> CliError:
     count = len(problems)
     return CliError(
         f"{subject}: {count} problem{'s' if count != 1 else ''} (listed above); "
-        "fix them and run again", exit_code=1,
+        "fix them and run again",
+        exit_code=1,
     )
 
 
@@ -74,9 +104,15 @@ def run_build(args: argparse.Namespace) -> int:
     from bot.teams_app.resources import SCHEMA_VERSION
 
     params = PackageParams(
-        app_id=args.app_id, bot_id=args.bot_id, domain=args.domain, version=args.version,
-        app_name=args.name, developer_name=args.developer_name, website_url=args.website_url,
-        privacy_url=args.privacy_url, terms_url=args.terms_url,
+        app_id=args.app_id,
+        bot_id=args.bot_id,
+        domain=args.domain,
+        version=args.version,
+        app_name=args.name,
+        developer_name=args.developer_name,
+        website_url=args.website_url,
+        privacy_url=args.privacy_url,
+        terms_url=args.terms_url,
     )
     try:
         manifest = build_package(params, args.out)
@@ -88,7 +124,8 @@ def run_build(args: argparse.Namespace) -> int:
         if getattr(args, option[2:].replace("-", "_")) is None:
             print(
                 f"note: {key} defaults to {manifest['developer'][key]}; pass {option} with "
-                "your firm's page", file=sys.stderr,
+                "your firm's page",
+                file=sys.stderr,
             )
     print(
         f"wrote {args.out}: Teams app {manifest['id']} version {manifest['version']}, "

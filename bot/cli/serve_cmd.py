@@ -12,7 +12,8 @@ from bot.settings import ConfigError, Settings, load_environment
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
-        "serve", help="run the bot and webhook service",
+        "serve",
+        help="run the bot and webhook service",
         description="Run the Bot Framework and WhatsApp webhook service on HOST:PORT.",
     )
     add_archive_option(parser)
@@ -52,17 +53,27 @@ def run(args: argparse.Namespace) -> int:
         settings = Settings.from_env(env, archive_override=args.archive)
     except ConfigError as exc:
         raise CliError(str(exc)) from exc
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     # The Azure SDK logs every storage request's headers at INFO: noise, and costly per write.
     logging.getLogger("azure").setLevel(logging.WARNING)
     log = logging.getLogger("wabridge")
     if settings.dev_mode:
-        log.warning("WABRIDGE_DEV_MODE=1: running without %s", ", ".join(settings.missing_secrets()) or "nothing missing")
+        log.warning(
+            "WABRIDGE_DEV_MODE=1: running without %s",
+            ", ".join(settings.missing_secrets()) or "nothing missing",
+        )
     try:
         app = create_app(settings)
     except (ConfigError, ValueError) as exc:
         raise CliError(str(exc)) from exc
-    log.info("archive: %s; listening on %s:%s", app[SERVICE].archive.store.description, settings.host, settings.port)
+    log.info(
+        "archive: %s; listening on %s:%s",
+        app[SERVICE].archive.store.description,
+        settings.host,
+        settings.port,
+    )
     tune_gc()
     web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None)
     return 0

@@ -26,28 +26,36 @@ def register(sub: argparse._SubParsersAction) -> None:
     commands.required = True
 
     listing = commands.add_parser(
-        "list", help="list authorized employees",
-        description=("Print each authorized employee's UPN, Entra object id, name and who "
-                     "added them."),
+        "list",
+        help="list authorized employees",
+        description=(
+            "Print each authorized employee's UPN, Entra object id, name and who added them."
+        ),
     )
     listing.add_argument("--json", action="store_true", help="one JSON object per line")
     add_archive_option(listing)
     listing.set_defaults(func=cmd_list)
 
     add = commands.add_parser(
-        "add", help="authorize an employee",
+        "add",
+        help="authorize an employee",
         description="Authorize an employee; a running service sees it within seconds.",
     )
     add.add_argument("--upn", required=True, help="user principal name, e.g. ana@contoso.com")
-    add.add_argument("--object-id", required=True, metavar="ENTRA_OBJECT_ID",
-                     help="the user's Entra ID object id (a GUID)")
+    add.add_argument(
+        "--object-id",
+        required=True,
+        metavar="ENTRA_OBJECT_ID",
+        help="the user's Entra ID object id (a GUID)",
+    )
     add.add_argument("--name", help="display name")
     _add_by_option(add)
     add_archive_option(add)
     add.set_defaults(func=cmd_add)
 
     remove = commands.add_parser(
-        "remove", help="withdraw an employee's authorization",
+        "remove",
+        help="withdraw an employee's authorization",
         description="Withdraw an authorization, naming the employee by UPN or object id.",
     )
     who = remove.add_mutually_exclusive_group(required=True)
@@ -58,7 +66,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     remove.set_defaults(func=cmd_remove)
 
     report = commands.add_parser(
-        "report", help="CSV: acknowledgements, message counts, last activity",
+        "report",
+        help="CSV: acknowledgements, message counts, last activity",
         description=(
             "CSV of authorized employees: when each acknowledged which policy version, their "
             "messages (attempts), how many were sent, flagged, blocked or refused, and their last "
@@ -72,7 +81,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     report.set_defaults(func=cmd_report)
 
     sync = commands.add_parser(
-        "sync", help="make the registry equal to an Entra ID group",
+        "sync",
+        help="make the registry equal to an Entra ID group",
         description=(
             "Make the registry equal to the transitive user members of an Entra ID group, through "
             "Microsoft Graph (GRAPH_URL overrides its address). Credentials: AZURE_TENANT_ID, "
@@ -83,20 +93,26 @@ def register(sub: argparse._SubParsersAction) -> None:
     sync.add_argument("--group", required=True, metavar="GROUP_ID", help="the group's object id")
     sync.add_argument("--tenant-id", help="overrides AZURE_TENANT_ID")
     sync.add_argument("--client-id", help="overrides AZURE_CLIENT_ID")
-    sync.add_argument("--managed-identity", action="store_true",
-                      help="authenticate as the host's managed identity (AZURE_CLIENT_ID selects "
-                           "a user-assigned one)")
+    sync.add_argument(
+        "--managed-identity",
+        action="store_true",
+        help="authenticate as the host's managed identity (AZURE_CLIENT_ID selects "
+        "a user-assigned one)",
+    )
     sync.add_argument("--graph-url", help="Microsoft Graph base URL (overrides GRAPH_URL)")
-    sync.add_argument("--allow-empty", action="store_true",
-                      help="let an empty group withdraw every authorization")
+    sync.add_argument(
+        "--allow-empty", action="store_true", help="let an empty group withdraw every authorization"
+    )
     _add_by_option(sync)
     add_archive_option(sync)
     sync.set_defaults(func=cmd_sync)
 
 
 def _add_by_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--by", help="who makes the change, for the audit record "
-                                     "(default: the operating-system user)")
+    parser.add_argument(
+        "--by",
+        help="who makes the change, for the audit record (default: the operating-system user)",
+    )
 
 
 def _actor(args: argparse.Namespace) -> str:
@@ -121,8 +137,10 @@ def cmd_list(args: argparse.Namespace) -> int:
     width = max(len("UPN"), *(len(u.upn) for u in ordered))
     print(f"{'UPN':<{width}}  {'OBJECT ID':<36}  {'NAME':<24}  ADDED BY / AT")
     for user in ordered:
-        print(f"{user.upn:<{width}}  {user.object_id:<36}  {(user.name or '-')[:24]:<24}  "
-              f"{user.added_by} {user.added_at}")
+        print(
+            f"{user.upn:<{width}}  {user.object_id:<36}  {(user.name or '-')[:24]:<24}  "
+            f"{user.added_by} {user.added_at}"
+        )
     print(f"{len(ordered)} authorized user(s)")
     return 0
 
@@ -140,8 +158,9 @@ def cmd_add(args: argparse.Namespace) -> int:
 
 
 def cmd_remove(args: argparse.Namespace) -> int:
-    change = _registry_call(args, lambda reg: reg.remove(
-        object_id=args.object_id, upn=args.upn, by=_actor(args)))
+    change = _registry_call(
+        args, lambda reg: reg.remove(object_id=args.object_id, upn=args.upn, by=_actor(args))
+    )
     user = change.removed[0]
     print(f"withdrew the authorization of {user.upn} ({user.object_id})")
     return 0
@@ -211,8 +230,13 @@ def cmd_sync(args: argparse.Namespace) -> int:
         await archive.store.ensure_ready()
         directory = GraphDirectory(credential, base_url=graph_url)
         try:
-            return await sync_group(UserRegistry(archive), directory, args.group,
-                                    by=args.by, allow_empty=args.allow_empty)
+            return await sync_group(
+                UserRegistry(archive),
+                directory,
+                args.group,
+                by=args.by,
+                allow_empty=args.allow_empty,
+            )
         finally:
             await directory.close()
 
@@ -226,6 +250,8 @@ def cmd_sync(args: argparse.Namespace) -> int:
         print(f"updated  {user.upn} ({user.object_id})")
     for user in change.removed:
         print(f"removed  {user.upn} ({user.object_id})")
-    print(f"sync of group {args.group}: {len(change.added)} added, {len(change.updated)} updated, "
-          f"{len(change.removed)} removed")
+    print(
+        f"sync of group {args.group}: {len(change.added)} added, {len(change.updated)} updated, "
+        f"{len(change.removed)} removed"
+    )
     return 0

@@ -92,7 +92,8 @@ class GraphDirectory:
         builder = self.client.groups.by_group_id(group_id).transitive_members.graph_user
         config = RequestConfiguration(
             query_parameters=GraphUserRequestBuilder.GraphUserRequestBuilderGetQueryParameters(
-                select=USER_FIELDS, top=PAGE_SIZE,
+                select=USER_FIELDS,
+                top=PAGE_SIZE,
             )
         )
         errors = {"XXX": ODataError}
@@ -102,17 +103,20 @@ class GraphDirectory:
         try:
             while request is not None:
                 body = await self.client.request_adapter.send_primitive_async(
-                    request, "bytes", errors)
+                    request, "bytes", errors
+                )
                 page = json.loads(body or b"{}")
                 pages += 1
                 for user in page.get("value") or []:
                     oid = str(user.get("id") or "").lower()
                     if oid:
-                        members[oid] = Member(oid, user.get("userPrincipalName") or "",
-                                              user.get("displayName"))
+                        members[oid] = Member(
+                            oid, user.get("userPrincipalName") or "", user.get("displayName")
+                        )
                 next_link = page.get("@odata.nextLink")
-                request = (builder.with_url(next_link).to_get_request_information()
-                           if next_link else None)
+                request = (
+                    builder.with_url(next_link).to_get_request_information() if next_link else None
+                )
         except APIError as exc:
             raise DirectoryError(
                 f"Microsoft Graph refused listing group {group_id}: {_one_line(exc)}"

@@ -51,7 +51,10 @@ class GovernanceGate:
     """
 
     def __init__(
-        self, archive: Archive, policy: Policy | None, *,
+        self,
+        archive: Archive,
+        policy: Policy | None,
+        *,
         registry_ttl: float = DEFAULT_REGISTRY_TTL,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -68,7 +71,12 @@ class GovernanceGate:
 
     # -- the port --------------------------------------------------------------------------
     async def check_outbound(
-        self, employee: Employee, *, text: str, mime_types: Sequence[str], held: dict[str, Any],
+        self,
+        employee: Employee,
+        *,
+        text: str,
+        mime_types: Sequence[str],
+        held: dict[str, Any],
     ) -> GateDecision:
         user = await self.authorized(employee.object_id)
         if user is None:
@@ -90,13 +98,18 @@ class GovernanceGate:
         policy = self.policy
         user = await self.authorized(employee.object_id, fresh=True)
         if user is None:
-            log.warning("policy acceptance by an unregistered employee %s ignored",
-                        employee.object_id)
+            log.warning(
+                "policy acceptance by an unregistered employee %s ignored", employee.object_id
+            )
             return []
         if policy is not None:
             if version != policy.version:
-                log.info("acceptance of superseded policy version %s by %s ignored (current %s)",
-                         version, user.upn, policy.version)
+                log.info(
+                    "acceptance of superseded policy version %s by %s ignored (current %s)",
+                    version,
+                    user.upn,
+                    policy.version,
+                )
                 return []
             await self._record_acknowledgement(employee, user, policy)
         released = []
@@ -104,12 +117,15 @@ class GovernanceGate:
             item = dict(message.held)
             if policy is not None:
                 findings = policy.findings(
-                    str(item.get("text") or ""), "outbound", item.get("mime_types") or (),
+                    str(item.get("text") or ""),
+                    "outbound",
+                    item.get("mime_types") or (),
                 )
                 blocking = [f for f in findings if f.action == "block"]
                 if blocking:
-                    await self._archive_block(employee, user, blocking, findings,
-                                              str(item.get("text") or ""), item)
+                    await self._archive_block(
+                        employee, user, blocking, findings, str(item.get("text") or ""), item
+                    )
                     continue
                 if findings:
                     item["flags"] = [f.flag().to_dict() for f in findings]
@@ -149,11 +165,17 @@ class GovernanceGate:
 
     # -- decisions -------------------------------------------------------------------------
     async def _refuse(self, employee: Employee, text: str, held: dict[str, Any]) -> GateDecision:
-        contact = (self.policy.contact if self.policy and self.policy.contact else DEFAULT_CONTACT)
-        message = (f"you are not registered to send WhatsApp messages from Teams. "
-                   f"Please ask {contact} to add you.")
+        contact = self.policy.contact if self.policy and self.policy.contact else DEFAULT_CONTACT
+        message = (
+            f"you are not registered to send WhatsApp messages from Teams. "
+            f"Please ask {contact} to add you."
+        )
         record = await self._archive(
-            POLICY_REFUSAL, employee, None, held, text=text,
+            POLICY_REFUSAL,
+            employee,
+            None,
+            held,
+            text=text,
             summary=f"Refused: {employee.upn or employee.object_id} is not an authorized user",
             raw={"reason": "not in the authorized-user registry", "message_shown": message},
         )
@@ -167,25 +189,38 @@ class GovernanceGate:
             # It could never be sent: say so at once rather than after the Accept.
             decision = await self._archive_block(employee, user, blocking, findings, text, held)
             return GateDecision(
-                "acknowledge", card=card,
-                message=(f"Not sent: {decision.message} Please also read and accept the "
-                         f"WhatsApp policy (version {policy.version})."),
-                flags=decision.flags, records=decision.records,
+                "acknowledge",
+                card=card,
+                message=(
+                    f"Not sent: {decision.message} Please also read and accept the "
+                    f"WhatsApp policy (version {policy.version})."
+                ),
+                flags=decision.flags,
+                records=decision.records,
             )
         item = dict(held)
         item.setdefault("text", text)
         item.setdefault("mime_types", list(mime_types))
-        entry = await self.held.hold(user.object_id, policy.version, item,
-                                     dedupe_key=_hold_key(held))
+        entry = await self.held.hold(
+            user.object_id, policy.version, item, dedupe_key=_hold_key(held)
+        )
         record = await self._archive(
-            POLICY_HELD, employee, user, held, text=text,
+            POLICY_HELD,
+            employee,
+            user,
+            held,
+            text=text,
             summary=(f"Held until {user.upn} accepts WhatsApp policy version {policy.version}"),
             raw={"policy_version": policy.version, "held_id": entry.id if entry else None},
         )
         return GateDecision(
-            "acknowledge", card=card, records=(record,),
-            message=("Please read and accept the WhatsApp policy (version "
-                     f"{policy.version}). Your message will be sent once you accept."),
+            "acknowledge",
+            card=card,
+            records=(record,),
+            message=(
+                "Please read and accept the WhatsApp policy (version "
+                f"{policy.version}). Your message will be sent once you accept."
+            ),
         )
 
     async def _lexicon(self, employee, user, policy, text, mime_types, held) -> GateDecision:
@@ -195,51 +230,90 @@ class GovernanceGate:
             return await self._archive_block(employee, user, blocking, findings, text, held)
         return GateDecision("relay", flags=tuple(f.flag() for f in findings))
 
-    async def _archive_block(self, employee, user, blocking: list[Finding],
-                             findings: list[Finding], text: str, held) -> GateDecision:
+    async def _archive_block(
+        self, employee, user, blocking: list[Finding], findings: list[Finding], text: str, held
+    ) -> GateDecision:
         reasons = "; ".join(f"rule '{f.rule}': {f.reason}" for f in blocking)
         message = f"this message breaks the WhatsApp policy ({reasons})."
         flags = tuple(f.flag() for f in findings)
         record = await self._archive(
-            POLICY_BLOCK, employee, user, held, text=text, flags=flags,
+            POLICY_BLOCK,
+            employee,
+            user,
+            held,
+            text=text,
+            flags=flags,
             summary=f"Blocked an outbound message of {user.upn if user else employee.object_id}",
             raw={"rules": [f.rule for f in blocking], "message_shown": message},
         )
         return GateDecision("block", message=message, flags=flags, records=(record,))
 
-    async def _record_acknowledgement(self, employee: Employee, user: AuthorizedUser,
-                                      policy: Policy) -> None:
+    async def _record_acknowledgement(
+        self, employee: Employee, user: AuthorizedUser, policy: Policy
+    ) -> None:
         if await self._has_accepted(user.object_id, policy):
             return
         record = policy_record(
-            POLICY_ACKNOWLEDGEMENT, _party(employee, user),
+            POLICY_ACKNOWLEDGEMENT,
+            _party(employee, user),
             text=f"{user.upn} accepted WhatsApp policy version {policy.version}",
-            raw={"decision": "acknowledge", "object_id": user.object_id, "upn": user.upn,
-                 "policy_version": policy.version, "policy_text_sha256": policy.text_sha256,
-                 "policy_file": policy.source},
+            raw={
+                "decision": "acknowledge",
+                "object_id": user.object_id,
+                "upn": user.upn,
+                "policy_version": policy.version,
+                "policy_text_sha256": policy.text_sha256,
+                "policy_file": policy.source,
+            },
         )
-        stored = (await self.archive.put(
-            record, event_key("policy-ack", user.object_id, policy.version, policy.text_sha256)
-        )).record
-        await self.acks.put(user.object_id, Acknowledgement(
-            version=policy.version, at=stored.sent_at, text_sha256=policy.text_sha256,
-            record_id=stored.id,
-        ))
+        stored = (
+            await self.archive.put(
+                record, event_key("policy-ack", user.object_id, policy.version, policy.text_sha256)
+            )
+        ).record
+        await self.acks.put(
+            user.object_id,
+            Acknowledgement(
+                version=policy.version,
+                at=stored.sent_at,
+                text_sha256=policy.text_sha256,
+                record_id=stored.id,
+            ),
+        )
         self._acked.add((user.object_id, policy.version))
 
-    async def _archive(self, decision: str, employee: Employee, user: AuthorizedUser | None,
-                       held: dict[str, Any], *, text: str, summary: str,
-                       raw: dict[str, Any], flags: tuple[Flag, ...] = ()) -> Record:
+    async def _archive(
+        self,
+        decision: str,
+        employee: Employee,
+        user: AuthorizedUser | None,
+        held: dict[str, Any],
+        *,
+        text: str,
+        summary: str,
+        raw: dict[str, Any],
+        flags: tuple[Flag, ...] = (),
+    ) -> Record:
         conversation = held.get("conversation")
         conversation = conversation if isinstance(conversation, str) else None
         related = held.get("record_id") if isinstance(held.get("record_id"), str) else None
         activity = _activity_id(held)
         record = policy_record(
-            decision, _party(employee, user), text=text, conversation=conversation,
-            source_id=activity, relates_to=related, flags=flags,
-            raw={"decision": decision, "summary": summary, "object_id": employee.object_id,
-                 "upn": user.upn if user else employee.upn,
-                 "policy_version": self.policy.version if self.policy else None, **raw},
+            decision,
+            _party(employee, user),
+            text=text,
+            conversation=conversation,
+            source_id=activity,
+            relates_to=related,
+            flags=flags,
+            raw={
+                "decision": decision,
+                "summary": summary,
+                "object_id": employee.object_id,
+                "upn": user.upn if user else employee.upn,
+                "policy_version": self.policy.version if self.policy else None,
+                **raw,
+            },
         ).sealed()
         if activity or not related:
             key = dedupe_key_for(record, decision)
@@ -264,7 +338,8 @@ def _hold_key(held: dict[str, Any]) -> str | None:
 
 def _party(employee: Employee, user: AuthorizedUser | None) -> Party:
     return Party(
-        id=(user.object_id if user else employee.object_id), platform="teams",
+        id=(user.object_id if user else employee.object_id),
+        platform="teams",
         name=(user.name if user and user.name else employee.name),
         upn=(user.upn if user else employee.upn),
     )

@@ -146,4 +146,3 @@ def error_131047() -> dict[str, Any]:
 async def chunks_of(data: bytes, size: int = 65536) -> AsyncIterator[bytes]:
     for start in range(0, len(data), size):
         yield data[start : start + size]
-

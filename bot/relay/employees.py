@@ -131,9 +131,7 @@ class EmployeeActions:
             return [say(f"⚠ {exc}")]
         if len(words) < 3 or not _E164.match(words[1]):
             return [
-                say(
-                    "Usage: new +E164 TEMPLATE [params] — e.g. `new +4915112345678 follow_up Ann`"
-                )
+                say("Usage: new +E164 TEMPLATE [params] — e.g. `new +4915112345678 follow_up Ann`")
             ]
         number, params = words[1].lstrip("+"), words[3:]
         try:

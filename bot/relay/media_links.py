@@ -35,7 +35,9 @@ class MediaLinks:
         if self._key is None:
             doc = await self._docs.get(MEDIA_KEY)
             if doc is None:
-                await self._docs.create(MEDIA_KEY, MediaKey(base64.b64encode(os.urandom(32)).decode()))
+                await self._docs.create(
+                    MEDIA_KEY, MediaKey(base64.b64encode(os.urandom(32)).decode())
+                )
                 doc = await self._docs.get(MEDIA_KEY)
             self._key = base64.b64decode(doc.key)  # type: ignore[union-attr]
         return self._key

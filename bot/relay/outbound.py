@@ -154,11 +154,19 @@ class OutboundRelay:
         try:
             result = await self._with_retries(lambda: self._send(thread.wa_id, held, attachments))
         except WhatsAppSendError as exc:
-            await self._archive.put(*_keyed(send_error_record(
-                conversation=held["conversation"], business=self._business, contact=contact,
-                code=exc.code, message=exc.message, employee_record_id=held["record_id"],
-                answer=exc.raw,
-            )))
+            await self._archive.put(
+                *_keyed(
+                    send_error_record(
+                        conversation=held["conversation"],
+                        business=self._business,
+                        contact=contact,
+                        code=exc.code,
+                        message=exc.message,
+                        employee_record_id=held["record_id"],
+                        answer=exc.raw,
+                    )
+                )
+            )
             if exc.outside_window:
                 notice = cards.window_closed(self._templates())
             elif exc.unreachable:

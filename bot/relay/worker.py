@@ -291,7 +291,9 @@ class RelayWorker:
             try:
                 post = await self._poster.post(item.record)
             except Exception as exc:  # noqa: BLE001 - parked and retried by the drain
-                log.info("relay of %s to Teams parked (%s)", item.record_id, exc or type(exc).__name__)
+                log.info(
+                    "relay of %s to Teams parked (%s)", item.record_id, exc or type(exc).__name__
+                )
                 rest = items[index:]
                 try:
                     async with self._parked.lock(conversation):

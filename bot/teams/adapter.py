@@ -67,7 +67,8 @@ def create_adapter(settings: Settings) -> CloudAdapter:
     if settings.bot_openid_metadata_url:
         log.warning(
             "trusting Bot Framework channel tokens signed by the keys published at %s "
-            "(WABRIDGE_BOT_OPENID_METADATA_URL)", settings.bot_openid_metadata_url,
+            "(WABRIDGE_BOT_OPENID_METADATA_URL)",
+            settings.bot_openid_metadata_url,
         )
         config = replace(
             config,
@@ -109,7 +110,9 @@ def messages_route(
         if not isinstance(body, dict):
             return web.json_response({"error": "the body is not an activity"}, status=400)
         RAW_ACTIVITY.set(body)
-        refusal = await _refuse_unauthenticated(adapter, body, request.headers.get("Authorization", ""))
+        refusal = await _refuse_unauthenticated(
+            adapter, body, request.headers.get("Authorization", "")
+        )
         if refusal is not None:
             return refusal
         if tenant_id and activity_tenant_id(body) != tenant_id:
@@ -165,7 +168,9 @@ async def _refuse_unauthenticated(
 def activity_tenant_id(activity: dict[str, Any]) -> str | None:
     """The Entra tenant a raw Teams activity comes from (``channelData.tenant.id``)."""
     channel_data = activity.get("channelData") or {}
-    tenant = (channel_data.get("tenant") or {}).get("id") if isinstance(channel_data, dict) else None
+    tenant = (
+        (channel_data.get("tenant") or {}).get("id") if isinstance(channel_data, dict) else None
+    )
     conversation = activity.get("conversation") or {}
     return tenant or (conversation.get("tenantId") if isinstance(conversation, dict) else None)
 

@@ -101,9 +101,7 @@ class BotConnectorPoster:
         """Reply into a thread; returns the new activity id."""
         client = await self._client(endpoint.service_url)
         outgoing = self._addressed(endpoint, thread_id, activity)
-        response = await _translated(
-            client.conversations.send_to_conversation(thread_id, outgoing)
-        )
+        response = await _translated(client.conversations.send_to_conversation(thread_id, outgoing))
         return response.id if response else ""
 
     async def update(

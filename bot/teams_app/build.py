@@ -42,25 +42,41 @@ class PackageParams:
             if not GUID_RE.match(value or ""):
                 found.append(Problem(option, f"{value!r} is not a GUID ({GUID_HINT})"))
         if "://" in self.domain or "/" in self.domain:
-            found.append(Problem("--domain", (
-                f"{self.domain!r}: give the host name only, without https:// or a path "
-                "(e.g. wabridge-contoso.azurewebsites.net)"
-            )))
+            found.append(
+                Problem(
+                    "--domain",
+                    (
+                        f"{self.domain!r}: give the host name only, without https:// or a path "
+                        "(e.g. wabridge-contoso.azurewebsites.net)"
+                    ),
+                )
+            )
         elif not DOMAIN_RE.match(self.domain.lower()):
-            found.append(Problem("--domain", (
-                f"{self.domain!r} is not a host name (e.g. wabridge-contoso.azurewebsites.net)"
-            )))
+            found.append(
+                Problem(
+                    "--domain",
+                    (
+                        f"{self.domain!r} is not a host name (e.g. wabridge-contoso.azurewebsites.net)"
+                    ),
+                )
+            )
         if not SEMVER_RE.match(self.version):
-            found.append(Problem("--version", (
-                f"{self.version!r} must be MAJOR.MINOR.PATCH, e.g. 1.0.0 (raise it for each "
-                "upload of a changed package)"
-            )))
+            found.append(
+                Problem(
+                    "--version",
+                    (
+                        f"{self.version!r} must be MAJOR.MINOR.PATCH, e.g. 1.0.0 (raise it for each "
+                        "upload of a changed package)"
+                    ),
+                )
+            )
         if not 0 < len(self.app_name) <= 30:
             found.append(Problem("--name", "must be 1 to 30 characters"))
         if not 0 < len(self.developer_name) <= 32:
             found.append(Problem("--developer-name", "must be 1 to 32 characters"))
         for option, value in (
-            ("--website-url", self.website_url), ("--privacy-url", self.privacy_url),
+            ("--website-url", self.website_url),
+            ("--privacy-url", self.privacy_url),
             ("--terms-url", self.terms_url),
         ):
             if value is not None and not value.lower().startswith("https://"):
@@ -90,6 +106,7 @@ def render_manifest(template: object, values: dict[str, str]) -> object:
     if isinstance(template, list):
         return [render_manifest(item, values) for item in template]
     if isinstance(template, str):
+
         def replace(match: re.Match) -> str:
             name = match.group(1)
             if name not in values:

@@ -35,7 +35,7 @@ def _explain(error: ValidationError) -> str:
     if error.validator == "const" and list(error.absolute_path) == ["manifestVersion"]:
         return (
             f"is {error.instance!r}, but this validator checks manifest version {SCHEMA_VERSION}: "
-            f"set manifestVersion to \"{SCHEMA_VERSION}\" and $schema to the v{SCHEMA_VERSION} URL "
+            f'set manifestVersion to "{SCHEMA_VERSION}" and $schema to the v{SCHEMA_VERSION} URL '
             "(wabridge manifest build does both)"
         )
     if error.validator == "additionalProperties":
@@ -64,9 +64,11 @@ def _check_icon(where: str, data: bytes, size: int, outline: bool) -> list[Probl
     except png.PngError as exc:
         return [Problem(where, f"the {kind} icon must be a PNG file ({exc})")]
     if (width, height) != (size, size):
-        return [Problem(where, (
-            f"the {kind} icon is {width}x{height} pixels; it must be {size}x{size}"
-        ))]
+        return [
+            Problem(
+                where, (f"the {kind} icon is {width}x{height} pixels; it must be {size}x{size}")
+            )
+        ]
     if not outline:
         return []
     try:
@@ -74,30 +76,44 @@ def _check_icon(where: str, data: bytes, size: int, outline: bool) -> list[Probl
     except png.PngError as exc:
         return [Problem(where, f"cannot read the outline icon: {exc}")]
     if not image.has_alpha:
-        return [Problem(where, (
-            f"the outline icon has no transparency ({image.color_type_name} PNG): save it as "
-            "an RGBA PNG, white on a transparent background"
-        ))]
+        return [
+            Problem(
+                where,
+                (
+                    f"the outline icon has no transparency ({image.color_type_name} PNG): save it as "
+                    "an RGBA PNG, white on a transparent background"
+                ),
+            )
+        ]
     problems = []
     corners = [image.pixels[0][0], image.pixels[0][-1], image.pixels[-1][0], image.pixels[-1][-1]]
     if not any(p[3] == 0 for p in corners):
-        problems.append(Problem(where, (
-            "the outline icon's background is not transparent (its corners are opaque): "
-            "keep only the white symbol on a transparent background"
-        )))
+        problems.append(
+            Problem(
+                where,
+                (
+                    "the outline icon's background is not transparent (its corners are opaque): "
+                    "keep only the white symbol on a transparent background"
+                ),
+            )
+        )
     colored = sum(
-        1 for row in image.pixels for (r, g, b, a) in row
-        if a > 0 and min(r, g, b) < NEAR_WHITE
+        1 for row in image.pixels for (r, g, b, a) in row if a > 0 and min(r, g, b) < NEAR_WHITE
     )
     if colored:
-        problems.append(Problem(where, (
-            f"the outline icon has {colored} non-white pixels: it must be white "
-            "(#FFFFFF) on a transparent background"
-        )))
+        problems.append(
+            Problem(
+                where,
+                (
+                    f"the outline icon has {colored} non-white pixels: it must be white "
+                    "(#FFFFFF) on a transparent background"
+                ),
+            )
+        )
     if not any(p[3] > 0 for row in image.pixels for p in row):
-        problems.append(Problem(where, (
-            "the outline icon is entirely transparent: draw the symbol in white"
-        )))
+        problems.append(
+            Problem(where, ("the outline icon is entirely transparent: draw the symbol in white"))
+        )
     return problems
 
 
@@ -111,17 +127,27 @@ def check_icons(manifest: object, files: Mapping[str, bytes]) -> list[Problem]:
         if not isinstance(name, str) or not name:
             continue  # the schema reports a missing icon entry
         if "/" in name or "\\" in name:
-            problems.append(Problem(_where(["icons", key]), (
-                f"{name!r}: put the icon at the package root, next to manifest.json, "
-                "and name it without a folder"
-            )))
+            problems.append(
+                Problem(
+                    _where(["icons", key]),
+                    (
+                        f"{name!r}: put the icon at the package root, next to manifest.json, "
+                        "and name it without a folder"
+                    ),
+                )
+            )
             continue
         data = files.get(name)
         if data is None:
-            problems.append(Problem(name, (
-                f"missing: the manifest's icons.{key} names {name!r}, which is not in the "
-                f"package; add a {size}x{size} PNG of that name next to manifest.json"
-            )))
+            problems.append(
+                Problem(
+                    name,
+                    (
+                        f"missing: the manifest's icons.{key} names {name!r}, which is not in the "
+                        f"package; add a {size}x{size} PNG of that name next to manifest.json"
+                    ),
+                )
+            )
             continue
         problems.extend(_check_icon(name, data, size, outline=key == "outline"))
     return problems
@@ -132,8 +158,7 @@ def check_manifest(
 ) -> list[Problem]:
     """Schema, wabridge's rules and the icons; an empty list means valid."""
     problems = (
-        check_schema(manifest) + check_rules(manifest, domain=domain)
-        + check_icons(manifest, files)
+        check_schema(manifest) + check_rules(manifest, domain=domain) + check_icons(manifest, files)
     )
     seen: set[tuple[str, str]] = set()
     unique = []
@@ -150,9 +175,12 @@ def _parse_manifest(data: bytes) -> tuple[object | None, list[Problem]]:
     except UnicodeDecodeError:
         return None, [Problem(MANIFEST_NAME, "is not UTF-8 text: save it as UTF-8")]
     except json.JSONDecodeError as exc:
-        return None, [Problem(MANIFEST_NAME, (
-            f"is not valid JSON: line {exc.lineno} column {exc.colno}: {exc.msg}"
-        ))]
+        return None, [
+            Problem(
+                MANIFEST_NAME,
+                (f"is not valid JSON: line {exc.lineno} column {exc.colno}: {exc.msg}"),
+            )
+        ]
 
 
 def read_package(path: Path) -> tuple[dict[str, bytes], list[Problem]]:
@@ -170,9 +198,14 @@ def read_package(path: Path) -> tuple[dict[str, bytes], list[Problem]]:
             name = info.filename
             pure = PurePosixPath(name.replace("\\", "/"))
             if pure.is_absolute() or ".." in pure.parts or "\\" in name:
-                problems.append(Problem(where, (
-                    f"entry {name!r} has an unsafe path: rebuild the zip from the files themselves"
-                )))
+                problems.append(
+                    Problem(
+                        where,
+                        (
+                            f"entry {name!r} has an unsafe path: rebuild the zip from the files themselves"
+                        ),
+                    )
+                )
                 continue
             if info.is_dir():
                 continue
@@ -189,15 +222,25 @@ def read_package(path: Path) -> tuple[dict[str, bytes], list[Problem]]:
                 problems.append(Problem(where, f"entry {name!r} cannot be read ({exc})"))
     if MANIFEST_NAME not in files:
         if nested_manifest:
-            problems.append(Problem(where, (
-                f"manifest.json is inside the folder {nested_manifest!r}: zip the files "
-                "themselves so that manifest.json and the icons are at the root of the zip"
-            )))
+            problems.append(
+                Problem(
+                    where,
+                    (
+                        f"manifest.json is inside the folder {nested_manifest!r}: zip the files "
+                        "themselves so that manifest.json and the icons are at the root of the zip"
+                    ),
+                )
+            )
         else:
-            problems.append(Problem(where, (
-                "has no manifest.json at its root: build the package with "
-                "`wabridge manifest build`"
-            )))
+            problems.append(
+                Problem(
+                    where,
+                    (
+                        "has no manifest.json at its root: build the package with "
+                        "`wabridge manifest build`"
+                    ),
+                )
+            )
     return files, problems
 
 
@@ -233,4 +276,3 @@ def validate_path(path: Path, *, domain: str | None = None) -> list[Problem]:
     if head.startswith(b"PK"):
         return validate_package(path, domain=domain)
     return validate_manifest_file(path, domain=domain)
-

@@ -29,9 +29,17 @@ def sent_message_record(
 ) -> Record:
     """The message the Cloud API accepted (``answer``: its response, verbatim)."""
     return _outbound(
-        conversation, business, contact, employee_record_id,
-        kind="message", type=type, source_id=wamid, text=text or None,
-        attachments=tuple(attachments), flags=tuple(flags), raw=dict(answer),
+        conversation,
+        business,
+        contact,
+        employee_record_id,
+        kind="message",
+        type=type,
+        source_id=wamid,
+        text=text or None,
+        attachments=tuple(attachments),
+        flags=tuple(flags),
+        raw=dict(answer),
     )
 
 
@@ -47,9 +55,15 @@ def send_error_record(
 ) -> Record:
     """A send the Cloud API refused (or could not be reached for), sealed."""
     return _outbound(
-        conversation, business, contact, employee_record_id,
-        kind="error", type=str(code) if code is not None else None, source_id=None,
-        text=message, raw=dict(answer) if answer else {"code": code, "message": message},
+        conversation,
+        business,
+        contact,
+        employee_record_id,
+        kind="error",
+        type=str(code) if code is not None else None,
+        source_id=None,
+        text=message,
+        raw=dict(answer) if answer else {"code": code, "message": message},
     ).sealed()
 
 

@@ -158,7 +158,9 @@ _REGISTRY_TEXT = {
 }
 
 
-def registry_audit_record(action: str, user: Mapping[str, Any], user_party: Party, by: str) -> Record:
+def registry_audit_record(
+    action: str, user: Mapping[str, Any], user_party: Party, by: str
+) -> Record:
     """The sealed audit record of one change of the authorized-user registry, made by ``by``."""
     who = f"{user['upn']} ({user['object_id']})"
     return internal_record(

@@ -104,7 +104,10 @@ class HeldMessage:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> HeldMessage:
         return cls(
-            data["id"], data["held_at"], data["policy_version"], data["held"],
+            data["id"],
+            data["held_at"],
+            data["policy_version"],
+            data["held"],
             data.get("dedupe_key"),
         )
 
@@ -141,8 +144,12 @@ class HeldMessages:
         self.docs = DocStore(store, HeldDoc)
 
     async def hold(
-        self, object_id: str, policy_version: str, held: dict[str, Any],
-        *, dedupe_key: str | None = None,
+        self,
+        object_id: str,
+        policy_version: str,
+        held: dict[str, Any],
+        *,
+        dedupe_key: str | None = None,
     ) -> HeldMessage | None:
         """Keep ``held`` (what the relay needs to send it later) durably; returns the entry.
 

@@ -36,12 +36,17 @@ class Contact:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "wa_id": self.wa_id, "profile_name": self.profile_name,
-            "first_seen": self.first_seen, "last_seen": self.last_seen,
+            "wa_id": self.wa_id,
+            "profile_name": self.profile_name,
+            "first_seen": self.first_seen,
+            "last_seen": self.last_seen,
             "conversations": sorted(self.conversations),
-            "messages_in": self.messages_in, "messages_out": self.messages_out,
+            "messages_in": self.messages_in,
+            "messages_out": self.messages_out,
             "opt_in": {
-                "record": self.opt_in_record, "kind": self.opt_in_kind, "at": self.opt_in_at,
+                "record": self.opt_in_record,
+                "kind": self.opt_in_kind,
+                "at": self.opt_in_at,
             },
             "template_reply_record": self.template_reply_record,
         }
@@ -72,7 +77,8 @@ def contacts_from_records(records: Iterable[dict[str, Any]]) -> dict[str, Contac
                     contact.opt_in_record = record.get("id")
                     contact.opt_in_at = sent_at
                     contact.opt_in_kind = (
-                        "accepted a template" if record.get("type") in TEMPLATE_REPLY_TYPES
+                        "accepted a template"
+                        if record.get("type") in TEMPLATE_REPLY_TYPES
                         else "wrote first"
                     )
                 if record.get("type") in TEMPLATE_REPLY_TYPES and not contact.template_reply_record:

@@ -85,9 +85,7 @@ class Policy:
         """The hash of the policy text an acknowledgement is recorded against."""
         return hashlib.sha256(self.text.encode("utf-8")).hexdigest()
 
-    def findings(
-        self, text: str, direction: str, mime_types: Sequence[str] = ()
-    ) -> list[Finding]:
+    def findings(self, text: str, direction: str, mime_types: Sequence[str] = ()) -> list[Finding]:
         """Every rule for ``direction`` that fires on ``text``, then disallowed attachment types."""
         if direction not in ("inbound", "outbound"):
             raise ValueError(f"direction must be inbound or outbound, not {direction!r}")
@@ -100,13 +98,18 @@ class Policy:
         if direction == "outbound" and self.outbound_allowed is not None:
             refused = [m for m in mime_types if _base_mime(m) not in self.outbound_allowed]
             if refused:
-                found.append(Finding(
-                    ATTACHMENT_RULE, "block",
-                    "Attachments of type " + ", ".join(sorted(set(refused)))
-                    + " may not be sent over WhatsApp (allowed: "
-                    + (", ".join(self.outbound_allowed) or "none") + ")",
-                    tuple(refused),
-                ))
+                found.append(
+                    Finding(
+                        ATTACHMENT_RULE,
+                        "block",
+                        "Attachments of type "
+                        + ", ".join(sorted(set(refused)))
+                        + " may not be sent over WhatsApp (allowed: "
+                        + (", ".join(self.outbound_allowed) or "none")
+                        + ")",
+                        tuple(refused),
+                    )
+                )
         return found
 
 
@@ -139,8 +142,11 @@ def parse_policy(source: str, *, name: str = "policy") -> Policy:
 
     unknown = set(data) - {"policy", "rules", "attachments"}
     if unknown:
-        raise fail("unknown table(s) " + ", ".join(sorted(unknown))
-                   + " (expected [policy], [[rules]], [attachments])")
+        raise fail(
+            "unknown table(s) "
+            + ", ".join(sorted(unknown))
+            + " (expected [policy], [[rules]], [attachments])"
+        )
     head = data.get("policy")
     policy_line = _header_lines(source, "[policy]")
     if not isinstance(head, dict):
@@ -181,11 +187,19 @@ def parse_policy(source: str, *, name: str = "policy") -> Policy:
             if not isinstance(value, list) or not all(
                 isinstance(v, str) and re.fullmatch(r"[\w.+-]+/[\w.+*-]+", v) for v in value
             ):
-                raise fail("[attachments] outbound_allowed must be a list of MIME types like "
-                           "\"image/png\"", att_line)
+                raise fail(
+                    '[attachments] outbound_allowed must be a list of MIME types like "image/png"',
+                    att_line,
+                )
             allowed = tuple(v.lower() for v in value)
-    return Policy(version=version.strip(), text=text, rules=tuple(rules),
-                  outbound_allowed=allowed, contact=contact, source=name)
+    return Policy(
+        version=version.strip(),
+        text=text,
+        rules=tuple(rules),
+        outbound_allowed=allowed,
+        contact=contact,
+        source=name,
+    )
 
 
 def _parse_rule(raw: Any, index: int, line: int | None, fail) -> Rule:
@@ -217,8 +231,12 @@ def _parse_rule(raw: Any, index: int, line: int | None, fail) -> Rule:
     if "detector" in raw:
         detector = raw["detector"]
         if detector not in DETECTORS:
-            raise fail(f"{label}: unknown detector {detector!r} (known: "
-                       + ", ".join(sorted(DETECTORS)) + ")", line)
+            raise fail(
+                f"{label}: unknown detector {detector!r} (known: "
+                + ", ".join(sorted(DETECTORS))
+                + ")",
+                line,
+            )
         matcher = DETECTORS[detector]
     elif "pattern" in raw:
         pattern = raw["pattern"]
@@ -233,16 +251,26 @@ def _parse_rule(raw: Any, index: int, line: int | None, fail) -> Rule:
         matcher = _regex_matcher(compiled)
     else:
         value = raw["keywords"]
-        if not isinstance(value, list) or not value or not all(
-            isinstance(v, str) and v.strip() for v in value
+        if (
+            not isinstance(value, list)
+            or not value
+            or not all(isinstance(v, str) and v.strip() for v in value)
         ):
             raise fail(f"{label}: keywords must be a list of non-empty strings", line)
         keywords = tuple(v.strip() for v in value)
         alternatives = "|".join(re.escape(k) for k in sorted(keywords, key=len, reverse=True))
         matcher = _regex_matcher(re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)", re.IGNORECASE))
-    return Rule(name=name.strip(), action=action, direction=direction, reason=reason.strip(),
-                detector=detector, pattern=pattern, keywords=keywords, line=line,
-                _matcher=matcher)
+    return Rule(
+        name=name.strip(),
+        action=action,
+        direction=direction,
+        reason=reason.strip(),
+        detector=detector,
+        pattern=pattern,
+        keywords=keywords,
+        line=line,
+        _matcher=matcher,
+    )
 
 
 def _regex_matcher(compiled: re.Pattern[str]) -> Callable[[str], list[str]]:

@@ -60,8 +60,11 @@ class AuthorizedUser:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> AuthorizedUser:
         return cls(
-            object_id=data["object_id"], upn=data["upn"], name=data.get("name"),
-            added_by=data.get("added_by", ""), added_at=data.get("added_at", ""),
+            object_id=data["object_id"],
+            upn=data["upn"],
+            name=data.get("name"),
+            added_by=data.get("added_by", ""),
+            added_at=data.get("added_at", ""),
             source=data.get("source", "manual"),
         )
 
@@ -143,11 +146,13 @@ class UserRegistry:
         """Authorize one employee (or update their UPN/name if already there)."""
         oid, upn = normalize_object_id(member.object_id), check_upn(member.upn)
         return await self._change(
-            lambda users: _plan_upsert(users, [Member(oid, upn, member.name)], by, "manual"), by,
+            lambda users: _plan_upsert(users, [Member(oid, upn, member.name)], by, "manual"),
+            by,
         )
 
-    async def remove(self, *, object_id: str | None = None, upn: str | None = None,
-                     by: str) -> RegistryChange:
+    async def remove(
+        self, *, object_id: str | None = None, upn: str | None = None, by: str
+    ) -> RegistryChange:
         """Withdraw one employee's authorization, by object id or UPN."""
         if bool(object_id) == bool(upn):
             raise RegistryError("name the user by exactly one of object id or UPN")
@@ -186,7 +191,9 @@ class UserRegistry:
             return
         records = [Record.from_dict(data) for data in pending]
         for start in range(0, len(records), 64):
-            await self.archive.put_many([(r, dedupe_key_for(r)) for r in records[start:start + 64]])
+            await self.archive.put_many(
+                [(r, dedupe_key_for(r)) for r in records[start : start + 64]]
+            )
         done = {d["id"] for d in pending}
 
         def forget(current: UsersDoc | None) -> UsersDoc | None:
@@ -232,8 +239,9 @@ class UserRegistry:
         return change
 
 
-def _plan_upsert(users: dict[str, AuthorizedUser], members: Iterable[Member], by: str,
-                 source: str) -> tuple[list, list, list]:
+def _plan_upsert(
+    users: dict[str, AuthorizedUser], members: Iterable[Member], by: str, source: str
+) -> tuple[list, list, list]:
     added, updated = [], []
     now = now_rfc3339()
     for member in members:
@@ -241,8 +249,16 @@ def _plan_upsert(users: dict[str, AuthorizedUser], members: Iterable[Member], by
         if old is None:
             added.append(AuthorizedUser(member.object_id, member.upn, member.name, by, now, source))
         elif old.upn != member.upn or (member.name and old.name != member.name):
-            updated.append(AuthorizedUser(old.object_id, member.upn, member.name or old.name,
-                                          old.added_by, old.added_at, old.source))
+            updated.append(
+                AuthorizedUser(
+                    old.object_id,
+                    member.upn,
+                    member.name or old.name,
+                    old.added_by,
+                    old.added_at,
+                    old.source,
+                )
+            )
     return added, [], updated
 
 

@@ -17,9 +17,21 @@ POLICY_ACKNOWLEDGEMENT = "acknowledgement"
 POLICY_BLOCK = "block"
 
 REPORT_COLUMNS = [
-    "object_id", "upn", "display_name", "added_by", "added_at", "source",
-    "current_policy_version", "acknowledged_current", "acknowledgements",
-    "messages", "sent", "flagged", "blocked", "refused", "last_activity",
+    "object_id",
+    "upn",
+    "display_name",
+    "added_by",
+    "added_at",
+    "source",
+    "current_policy_version",
+    "acknowledged_current",
+    "acknowledgements",
+    "messages",
+    "sent",
+    "flagged",
+    "blocked",
+    "refused",
+    "last_activity",
 ]
 
 
@@ -47,8 +59,12 @@ def activity_by_employee(records: Iterable[Mapping[str, Any]]) -> dict[str, _Act
     for record in records:
         sender = record.get("sender") or {}
         oid = (sender.get("id") or "").lower()
-        if (record.get("platform") != "teams" or sender.get("platform") != "teams" or not oid
-                or record.get("kind") == "audit"):  # an audit's sender is the administrator
+        if (
+            record.get("platform") != "teams"
+            or sender.get("platform") != "teams"
+            or not oid
+            or record.get("kind") == "audit"
+        ):  # an audit's sender is the administrator
             continue
         act = out.setdefault(oid, _Activity())
         sent_at = record.get("sent_at") or ""
@@ -68,8 +84,12 @@ def activity_by_employee(records: Iterable[Mapping[str, Any]]) -> dict[str, _Act
             if version and (version not in act.acks or sent_at < act.acks[version]):
                 act.acks[version] = sent_at
     for record in records:
-        if (record.get("platform") == "whatsapp" and record.get("direction") == "outbound"
-                and record.get("kind") == "message" and record.get("relates_to") in own):
+        if (
+            record.get("platform") == "whatsapp"
+            and record.get("direction") == "outbound"
+            and record.get("kind") == "message"
+            and record.get("relates_to") in own
+        ):
             act = out[own[record["relates_to"]]]
             act.sent += 1
             if record.get("flags"):
@@ -78,7 +98,8 @@ def activity_by_employee(records: Iterable[Mapping[str, Any]]) -> dict[str, _Act
 
 
 def users_report_rows(
-    users: Iterable[AuthorizedUser], records: Iterable[Mapping[str, Any]],
+    users: Iterable[AuthorizedUser],
+    records: Iterable[Mapping[str, Any]],
     current_version: str | None,
 ) -> list[dict[str, str]]:
     """One row per user, in UPN order (pure: the registry and the record dicts in)."""
@@ -87,18 +108,29 @@ def users_report_rows(
     for user in sorted(users, key=lambda u: u.upn.lower()):
         act = activity.get(user.object_id, _Activity())
         acks = "; ".join(f"{v}@{at}" for v, at in sorted(act.acks.items(), key=lambda kv: kv[1]))
-        rows.append({
-            "object_id": user.object_id, "upn": user.upn, "display_name": user.name or "",
-            "added_by": user.added_by, "added_at": user.added_at, "source": user.source,
-            "current_policy_version": current_version or "",
-            "acknowledged_current": (
-                "" if current_version is None else ("yes" if current_version in act.acks else "no")
-            ),
-            "acknowledgements": acks,
-            "messages": str(act.messages), "sent": str(act.sent), "flagged": str(act.flagged),
-            "blocked": str(act.blocked), "refused": str(act.refused),
-            "last_activity": act.last or "",
-        })
+        rows.append(
+            {
+                "object_id": user.object_id,
+                "upn": user.upn,
+                "display_name": user.name or "",
+                "added_by": user.added_by,
+                "added_at": user.added_at,
+                "source": user.source,
+                "current_policy_version": current_version or "",
+                "acknowledged_current": (
+                    ""
+                    if current_version is None
+                    else ("yes" if current_version in act.acks else "no")
+                ),
+                "acknowledgements": acks,
+                "messages": str(act.messages),
+                "sent": str(act.sent),
+                "flagged": str(act.flagged),
+                "blocked": str(act.blocked),
+                "refused": str(act.refused),
+                "last_activity": act.last or "",
+            }
+        )
     return rows
 
 

@@ -40,6 +40,7 @@ Progress = Callable[[int, int | None], None]
 #: Ledger lines handled per transaction when catching up.
 REFRESH_CHUNK = 5000
 
+
 class IndexUnusable(Exception):
     """The index file cannot be used (belongs to another archive, unreadable)."""
 

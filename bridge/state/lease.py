@@ -105,7 +105,9 @@ class LeaseKeeper(Generic[D]):
                 return None
             if not self.lease_of(doc).free_for(self.owner, now):
                 return None
-            return dataclasses.replace(doc, **{self.attr: Lease.taken(self.owner, self.seconds, now)})
+            return dataclasses.replace(
+                doc, **{self.attr: Lease.taken(self.owner, self.seconds, now)}
+            )
 
         try:
             doc = await self.docs.update(name, take, attempts=attempts)

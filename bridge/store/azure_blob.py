@@ -92,11 +92,19 @@ class AzureBlobStore:
         self._service = service
         self._credential = credential
         self.blob_writer = blob_writer
-        self._writer = None if blob_writer == "sdk" else PutBlobWriter(
-            container.url, auth_for(container.url, container.credential),
-            api_version=container.api_version, trust_env=_proxy_configured(),
-            attempts=1 + _CLIENT_OPTIONS["retry_total"], initial_backoff=_CLIENT_OPTIONS["initial_backoff"],
-            connect_timeout=_CLIENT_OPTIONS["connection_timeout"], read_timeout=_CLIENT_OPTIONS["read_timeout"],
+        self._writer = (
+            None
+            if blob_writer == "sdk"
+            else PutBlobWriter(
+                container.url,
+                auth_for(container.url, container.credential),
+                api_version=container.api_version,
+                trust_env=_proxy_configured(),
+                attempts=1 + _CLIENT_OPTIONS["retry_total"],
+                initial_backoff=_CLIENT_OPTIONS["initial_backoff"],
+                connect_timeout=_CLIENT_OPTIONS["connection_timeout"],
+                read_timeout=_CLIENT_OPTIONS["read_timeout"],
+            )
         )
         self.description = f"Azure Blob container {container.container_name} at {container.url}"
 
@@ -115,7 +123,9 @@ class AzureBlobStore:
 
         account_url, _, container = url.rstrip("/").rpartition("/")
         if not container or not account_url.startswith("https://"):
-            raise ValueError(f"ARCHIVE_URL must be https://ACCOUNT.blob.core.windows.net/CONTAINER, not {url!r}")
+            raise ValueError(
+                f"ARCHIVE_URL must be https://ACCOUNT.blob.core.windows.net/CONTAINER, not {url!r}"
+            )
         credential = DefaultAzureCredential()
         service = BlobServiceClient(account_url, credential=credential, **_client_options())
         return cls(
@@ -140,7 +150,9 @@ class AzureBlobStore:
         except HttpResponseError as exc:
             if exc.status_code == 412:
                 raise ConcurrentUpdate(what) from exc
-            raise ArchiveUnavailable(f"{what}: storage answered {exc.status_code} {exc.reason}") from exc
+            raise ArchiveUnavailable(
+                f"{what}: storage answered {exc.status_code} {exc.reason}"
+            ) from exc
         except (AzureError, OSError) as exc:
             raise ArchiveUnavailable(f"{what}: {type(exc).__name__}: {_short(exc)}") from exc
         except TimeoutError as exc:
@@ -201,7 +213,9 @@ class AzureBlobStore:
         try:
             # Streamed in blocks; no deadline on the whole transfer, the client bounds each call.
             await blob.upload_blob(
-                chunks, overwrite=False, content_settings=ContentSettings(content_type=content_type),
+                chunks,
+                overwrite=False,
+                content_settings=ContentSettings(content_type=content_type),
                 max_concurrency=2,
             )
         except ResourceExistsError:
@@ -270,7 +284,11 @@ class AzureBlobStore:
         if etag is None:
             kwargs: dict[str, Any] = {"overwrite": False}
         else:
-            kwargs = {"overwrite": True, "etag": etag, "match_condition": MatchConditions.IfNotModified}
+            kwargs = {
+                "overwrite": True,
+                "etag": etag,
+                "match_condition": MatchConditions.IfNotModified,
+            }
         try:
             result = await self._call(
                 f"write {name}", blob.upload_blob(data, content_settings=settings, **kwargs)

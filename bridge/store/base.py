@@ -39,7 +39,11 @@ class ArchiveStore(Protocol):
         """Create the container/directory if missing; raise ``ArchiveUnavailable`` if unreachable."""
 
     async def create(
-        self, name: str, data: bytes, *, content_type: str = "application/json",
+        self,
+        name: str,
+        data: bytes,
+        *,
+        content_type: str = "application/json",
         tags: dict[str, str] | None = None,
     ) -> bool:
         """Write ``name`` only if it does not exist. True if written, False if it existed."""

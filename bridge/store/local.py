@@ -95,7 +95,9 @@ class LocalStore:
         except FileNotFoundError as exc:
             raise RecordNotFound(str(exc.filename or exc)) from exc
         except OSError as exc:
-            raise ArchiveUnavailable(f"local archive at {self.root}: {exc.strerror or exc}") from exc
+            raise ArchiveUnavailable(
+                f"local archive at {self.root}: {exc.strerror or exc}"
+            ) from exc
 
     # -- protocol ------------------------------------------------------------------------
     async def ensure_ready(self) -> None:

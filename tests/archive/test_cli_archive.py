@@ -21,13 +21,30 @@ async def archive_env(archive_location, tmp_path):
     for i in range(6):
         records.append((await archive.put(inbound_text(i, contact="15550000001"))).record)
     for i in range(6, 9):
-        records.append((await archive.put(inbound_text(i, contact="447700900123", text=f"quarterly report {i}"))).record)
+        records.append(
+            (
+                await archive.put(
+                    inbound_text(i, contact="447700900123", text=f"quarterly report {i}")
+                )
+            ).record
+        )
     employee = Record(
-        conversation=records[0].conversation, platform="teams", direction="outbound", kind="message",
-        type="text", source_id="1732800000000", sent_at="2025-11-28T12:00:00.000Z", captured_at="",
-        sender=Party(id="9f1c2d3e-0000-4000-8000-000000000001", name="Erin Employee",
-                     platform="teams", upn="erin@contoso.example"),
-        recipients=(Party(id="15550000001", name="Dana Example"),), text="Thanks, will call you",
+        conversation=records[0].conversation,
+        platform="teams",
+        direction="outbound",
+        kind="message",
+        type="text",
+        source_id="1732800000000",
+        sent_at="2025-11-28T12:00:00.000Z",
+        captured_at="",
+        sender=Party(
+            id="9f1c2d3e-0000-4000-8000-000000000001",
+            name="Erin Employee",
+            platform="teams",
+            upn="erin@contoso.example",
+        ),
+        recipients=(Party(id="15550000001", name="Dana Example"),),
+        text="Thanks, will call you",
     )
     records.append((await archive.put(employee)).record)
     await store.close()
@@ -93,8 +110,12 @@ async def test_stats_counts(archive_env, tmp_path):
 
 @pytest.mark.parametrize(
     "args",
-    [["archive", "search", "--since", "yesterday"], ["archive", "search", "--kind", "gossip"],
-     ["archive", "frobnicate"], ["archive", "search", "--limit", "-1"]],
+    [
+        ["archive", "search", "--since", "yesterday"],
+        ["archive", "search", "--kind", "gossip"],
+        ["archive", "frobnicate"],
+        ["archive", "search", "--limit", "-1"],
+    ],
 )
 def test_bad_input_is_a_one_line_error(tmp_path, args):
     result = wabridge(*args, "--archive", str(tmp_path / "a"), cwd=tmp_path)

@@ -64,5 +64,14 @@ def test_schema_rejects_a_record_missing_a_field_or_with_a_bad_kind():
 
 def test_unknown_kind_is_refused_when_the_record_is_made():
     with pytest.raises(ValueError):
-        Record(conversation=None, platform="teams", direction="internal", kind="gossip", type=None,
-               source_id=None, sent_at="2026-11-28T00:00:00.000Z", captured_at="", sender=None)
+        Record(
+            conversation=None,
+            platform="teams",
+            direction="internal",
+            kind="gossip",
+            type=None,
+            source_id=None,
+            sent_at="2026-11-28T00:00:00.000Z",
+            captured_at="",
+            sender=None,
+        )

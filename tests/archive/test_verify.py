@@ -19,10 +19,18 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def run_verify(location: dict) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k not in ("ARCHIVE_URL", "AZURE_STORAGE_CONNECTION_STRING")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("ARCHIVE_URL", "AZURE_STORAGE_CONNECTION_STRING")
+    }
     return subprocess.run(
         [sys.executable, "-m", "bot.cli", "archive", "verify"],
-        cwd=ROOT, env={**env, **location["env"]}, capture_output=True, text=True, timeout=120,
+        cwd=ROOT,
+        env={**env, **location["env"]},
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
@@ -48,7 +56,7 @@ async def test_one_changed_byte_is_found_and_named(written):
     victim = results[4]
     data = victim.record.canonical()
     pos = data.index(b"message number 4") + len(b"message number ")
-    await overwrite(location, victim.name, data[:pos] + b"5" + data[pos + 1:])
+    await overwrite(location, victim.name, data[:pos] + b"5" + data[pos + 1 :])
     result = run_verify(location)
     assert result.returncode == 1
     assert f"ALTERED: record {victim.record.id}" in result.stdout
@@ -57,7 +65,9 @@ async def test_one_changed_byte_is_found_and_named(written):
 async def test_altered_record_with_recomputed_hash_is_still_found(written):
     location, results = written
     victim = results[2]
-    forged = replace(victim.record, text="I guarantee returns", sha256="").sealed(victim.record.captured_at)
+    forged = replace(victim.record, text="I guarantee returns", sha256="").sealed(
+        victim.record.captured_at
+    )
     await overwrite(location, victim.name, forged.canonical())
     result = run_verify(location)
     assert result.returncode == 1

@@ -40,7 +40,10 @@ async def test_list_by_prefix_in_name_order(store):
         await store.create(name, b"{}")
     names = [info.name async for info in store.list("records/")]
     assert names == ["records/a/0.json", "records/a/1.json", "records/b/2.json"]
-    assert [i.name async for i in store.list("records/a/")] == ["records/a/0.json", "records/a/1.json"]
+    assert [i.name async for i in store.list("records/a/")] == [
+        "records/a/0.json",
+        "records/a/1.json",
+    ]
     assert [i.name async for i in store.list("nothing/")] == []
 
 
@@ -91,7 +94,9 @@ async def test_streams_large_content_in_and_out(store):
     assert size == 5 * len(chunk)
 
 
-@pytest.mark.parametrize("bad", ["../escape.json", "records/../../x", "/abs", "records//x", "a/\x01b"])
+@pytest.mark.parametrize(
+    "bad", ["../escape.json", "records/../../x", "/abs", "records//x", "a/\x01b"]
+)
 async def test_names_that_escape_the_layout_are_refused(store, bad):
     with pytest.raises(ArchiveUnavailable):
         await store.create(bad, b"{}")

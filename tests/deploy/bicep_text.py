@@ -45,7 +45,7 @@ def block_after(text: str, start: int) -> str:
             elif ch == "}":
                 depth -= 1
                 if depth == 0:
-                    return text[open_at:i + 1]
+                    return text[open_at : i + 1]
     raise ValueError("unbalanced braces")
 
 
@@ -78,8 +78,10 @@ class Param:
 
 def params(text: str) -> dict[str, Param]:
     text = strip_comments(text)
-    return {m.group(1): Param(m.group(1), m.group(2), m.group(3) is not None)
-            for m in PARAM_RE.finditer(text)}
+    return {
+        m.group(1): Param(m.group(1), m.group(2), m.group(3) is not None)
+        for m in PARAM_RE.finditer(text)
+    }
 
 
 def modules(text: str) -> dict[str, tuple[str, list[str]]]:

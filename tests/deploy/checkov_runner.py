@@ -38,7 +38,10 @@ def run_checkov(*target: str, framework: str) -> CheckovReport:
         raise AssertionError(f"{CHECKOV} is missing: run scripts/test (scripts/setup.d/checkov.sh)")
     run = subprocess.run(
         [str(CHECKOV), *target, "--framework", framework, "--skip-download", "--output", "json"],
-        capture_output=True, text=True, timeout=600, cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=REPO,
     )
     if run.returncode not in (0, 1):
         raise AssertionError(f"checkov exited {run.returncode}: {run.stderr[-2000:]}")

@@ -8,8 +8,10 @@ import pytest
 from bot.settings import ConfigError, Settings
 
 WHATSAPP = {
-    "WHATSAPP_ACCESS_TOKEN": "token", "WHATSAPP_PHONE_NUMBER_ID": "1234567890",
-    "WHATSAPP_APP_SECRET": "secret", "WHATSAPP_VERIFY_TOKEN": "verify",
+    "WHATSAPP_ACCESS_TOKEN": "token",
+    "WHATSAPP_PHONE_NUMBER_ID": "1234567890",
+    "WHATSAPP_APP_SECRET": "secret",
+    "WHATSAPP_VERIFY_TOKEN": "verify",
 }
 MSI = {
     "MicrosoftAppType": "UserAssignedMSI",

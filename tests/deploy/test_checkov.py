@@ -30,8 +30,7 @@ def reports(tmp_path_factory):
     }
     with ThreadPoolExecutor(len(jobs)) as pool:
         futures = {
-            name: pool.submit(run_checkov, *args, framework=fw)
-            for name, (args, fw) in jobs.items()
+            name: pool.submit(run_checkov, *args, framework=fw) for name, (args, fw) in jobs.items()
         }
         return {name: future.result() for name, future in futures.items()}
 
@@ -41,8 +40,12 @@ def test_infra_has_no_failed_check_and_no_parsing_error(reports):
     assert report.parsing_errors == []
     assert report.failed == [], report.describe_failures()
     # Zero checks would mean checkov saw nothing: each module with security settings was checked.
-    assert {"main.bicep", "modules/storage.bicep", "modules/keyvault.bicep",
-            "modules/web.bicep"} <= report.files_checked()
+    assert {
+        "main.bicep",
+        "modules/storage.bicep",
+        "modules/keyvault.bicep",
+        "modules/web.bicep",
+    } <= report.files_checked()
     assert len(report.passed) >= 30
 
 

@@ -26,8 +26,14 @@ def _app_settings() -> dict[str, str]:
 
 def test_app_settings_use_the_service_variable_names():
     settings = _app_settings()
-    for name in ("MicrosoftAppId", "MicrosoftAppType", "MicrosoftAppTenantId", "ARCHIVE_URL",
-                 "AZURE_CLIENT_ID", "PORT"):
+    for name in (
+        "MicrosoftAppId",
+        "MicrosoftAppType",
+        "MicrosoftAppTenantId",
+        "ARCHIVE_URL",
+        "AZURE_CLIENT_ID",
+        "PORT",
+    ):
         assert name in settings, name
     assert settings["MicrosoftAppType"] == "botAppType"
     assert settings["AZURE_CLIENT_ID"] == "identityClientId"
@@ -39,8 +45,12 @@ def test_whatsapp_settings_are_key_vault_references_to_secrets_the_vault_holds()
     settings = _app_settings()
     vault_secrets = set(re.findall(r"^\s*name:\s*'([a-z-]+)'", KEYVAULT.read_text(), re.M))
     whatsapp = {k: v for k, v in settings.items() if k.startswith("WHATSAPP_")}
-    assert set(whatsapp) == {"WHATSAPP_ACCESS_TOKEN", "WHATSAPP_PHONE_NUMBER_ID",
-                             "WHATSAPP_APP_SECRET", "WHATSAPP_VERIFY_TOKEN"}
+    assert set(whatsapp) == {
+        "WHATSAPP_ACCESS_TOKEN",
+        "WHATSAPP_PHONE_NUMBER_ID",
+        "WHATSAPP_APP_SECRET",
+        "WHATSAPP_VERIFY_TOKEN",
+    }
     references = {**whatsapp, "MicrosoftAppPassword": settings["MicrosoftAppPassword"]}
     for name, value in references.items():
         match = re.fullmatch(
@@ -54,13 +64,15 @@ def test_whatsapp_settings_are_key_vault_references_to_secrets_the_vault_holds()
 def test_the_deployed_settings_satisfy_the_service_without_dev_mode():
     """Fill the app settings as App Service would (Key Vault references resolved) and load them."""
     env = {name: "resolved-value" for name in _app_settings()}
-    env.update({
-        "MicrosoftAppType": "UserAssignedMSI",
-        "MicrosoftAppId": "7f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0",
-        "MicrosoftAppTenantId": "72f988bf-86f1-41af-91ab-2d7cd011db47",
-        "ARCHIVE_URL": "https://stwab123.blob.core.windows.net/archive",
-        "PORT": "8000",
-    })
+    env.update(
+        {
+            "MicrosoftAppType": "UserAssignedMSI",
+            "MicrosoftAppId": "7f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0",
+            "MicrosoftAppTenantId": "72f988bf-86f1-41af-91ab-2d7cd011db47",
+            "ARCHIVE_URL": "https://stwab123.blob.core.windows.net/archive",
+            "PORT": "8000",
+        }
+    )
     env.pop("MicrosoftAppPassword")  # only a SingleTenant bot gets it
     settings = Settings.from_env(env)
     assert settings.missing_secrets() == [] and not settings.dev_mode
@@ -114,20 +126,31 @@ def test_resources_use_pinned_api_versions_and_outputs_give_the_manifest_values(
             if version.endswith("-preview"):
                 assert rtype == "Microsoft.Insights/diagnosticSettings", (path.name, rtype)
     outputs = set(bicep_text.OUTPUT_RE.findall(MAIN.read_text()))
-    assert {"BOT_ID", "BOT_DOMAIN", "TEAMS_APP_ID", "MANIFEST_BUILD_COMMAND",
-            "WHATSAPP_WEBHOOK_URL", "ARCHIVE_URL"} <= outputs
+    assert {
+        "BOT_ID",
+        "BOT_DOMAIN",
+        "TEAMS_APP_ID",
+        "MANIFEST_BUILD_COMMAND",
+        "WHATSAPP_WEBHOOK_URL",
+        "ARCHIVE_URL",
+    } <= outputs
     assert "--bot-id ${microsoftAppId} --domain ${web.outputs.defaultHostName}" in MAIN.read_text()
 
 
 def test_archive_storage_is_worm_and_locked_down():
     text = bicep_text.strip_comments((INFRA / "modules" / "storage.bicep").read_text())
-    for setting in ("supportsHttpsTrafficOnly: true", "minimumTlsVersion: 'TLS1_2'",
-                    "allowBlobPublicAccess: false", "allowSharedKeyAccess: false",
-                    "isVersioningEnabled: true",
-                    "immutableStorageWithVersioning: {\n      enabled: true",
-                    "immutabilityPeriodSinceCreationInDays: retentionDays",
-                    "allowProtectedAppendWrites: true", "isHnsEnabled: false",
-                    "publicAccess: 'None'"):
+    for setting in (
+        "supportsHttpsTrafficOnly: true",
+        "minimumTlsVersion: 'TLS1_2'",
+        "allowBlobPublicAccess: false",
+        "allowSharedKeyAccess: false",
+        "isVersioningEnabled: true",
+        "immutableStorageWithVersioning: {\n      enabled: true",
+        "immutabilityPeriodSinceCreationInDays: retentionDays",
+        "allowProtectedAppendWrites: true",
+        "isHnsEnabled: false",
+        "publicAccess: 'None'",
+    ):
         assert setting in text, setting
     assert re.search(r"deleteRetentionPolicy: \{\s*enabled: true", text)
     # Blob data access for the service identity on this account only, never wider.
@@ -140,10 +163,17 @@ def test_archive_storage_is_worm_and_locked_down():
 
 def test_web_app_settings_for_app_service():
     text = bicep_text.strip_comments(WEB.read_text())
-    for setting in ("httpsOnly: true", "alwaysOn: true", "healthCheckPath: '/healthz'",
-                    "linuxFxVersion: 'PYTHON|3.11'", "appCommandLine: 'wabridge serve'",
-                    "minTlsVersion: '1.2'", "ftpsState: 'Disabled'", "type: 'UserAssigned'",
-                    "'azd-service-name': 'bot'"):
+    for setting in (
+        "httpsOnly: true",
+        "alwaysOn: true",
+        "healthCheckPath: '/healthz'",
+        "linuxFxVersion: 'PYTHON|3.11'",
+        "appCommandLine: 'wabridge serve'",
+        "minTlsVersion: '1.2'",
+        "ftpsState: 'Disabled'",
+        "type: 'UserAssigned'",
+        "'azd-service-name': 'bot'",
+    ):
         assert setting in text, setting
     azure_yaml = (REPO / "azure.yaml").read_text()
     assert re.search(r"services:\s*\n\s+bot:\s*\n(\s+.*\n)*?\s+host: appservice", azure_yaml)
@@ -154,14 +184,27 @@ def test_deployment_packages_leave_out_secrets_and_local_state():
     """`azd deploy` zips the project folder: the azd environment (.azure/ holds the secrets)
     and local files must not reach App Service, nor the Docker build context."""
     for ignore_file in (".webappignore", ".dockerignore"):
-        patterns = {line.strip().rstrip("/") for line in (REPO / ignore_file).read_text().splitlines()
-                    if line.strip() and not line.startswith("#")}
+        patterns = {
+            line.strip().rstrip("/")
+            for line in (REPO / ignore_file).read_text().splitlines()
+            if line.strip() and not line.startswith("#")
+        }
         for required in (".azure", ".env", ".venv", ".tools", "archive"):
             assert required in patterns, f"{ignore_file} must exclude {required}"
     assert (REPO / "requirements.txt").read_text().strip().splitlines()[-1] == "."
     # ...but App Service's build (pip install . via requirements.txt) needs these.
-    web_ignored = {line.strip().rstrip("/") for line in (REPO / ".webappignore").read_text()
-                   .splitlines() if line.strip() and not line.startswith("#")}
-    needed = {"requirements.txt", "pyproject.toml", "setup.py", "README.md", "bot", "bridge",
-              "manifest"}
+    web_ignored = {
+        line.strip().rstrip("/")
+        for line in (REPO / ".webappignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    }
+    needed = {
+        "requirements.txt",
+        "pyproject.toml",
+        "setup.py",
+        "README.md",
+        "bot",
+        "bridge",
+        "manifest",
+    }
     assert not needed & web_ignored

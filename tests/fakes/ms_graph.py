@@ -38,12 +38,19 @@ class DirectoryUser:
     displayName: str  # noqa: N815
 
     def as_graph(self, select: list[str] | None) -> dict[str, Any]:
-        full = {"@odata.type": "#microsoft.graph.user", "id": self.id,
-                "userPrincipalName": self.userPrincipalName, "displayName": self.displayName,
-                "accountEnabled": True, "mail": self.userPrincipalName}
+        full = {
+            "@odata.type": "#microsoft.graph.user",
+            "id": self.id,
+            "userPrincipalName": self.userPrincipalName,
+            "displayName": self.displayName,
+            "accountEnabled": True,
+            "mail": self.userPrincipalName,
+        }
         if select:
-            return {"@odata.type": full["@odata.type"],
-                    **{k: v for k, v in full.items() if k in select}}
+            return {
+                "@odata.type": full["@odata.type"],
+                **{k: v for k, v in full.items() if k in select},
+            }
         return full
 
 
@@ -52,8 +59,11 @@ def make_users(
 ) -> list[DirectoryUser]:
     """``count`` made-up directory users with stable GUIDs."""
     return [
-        DirectoryUser(str(uuid.UUID(int=0x5EED0000_0000_4000_8000_000000000000 + i)),
-                      f"user{i:04d}@{domain}", f"User {i:04d}")
+        DirectoryUser(
+            str(uuid.UUID(int=0x5EED0000_0000_4000_8000_000000000000 + i)),
+            f"user{i:04d}@{domain}",
+            f"User {i:04d}",
+        )
         for i in range(start, start + count)
     ]
 
@@ -154,16 +164,23 @@ class MsGraphFake:
         if client_id not in self.apps or not secrets.compare_digest(
             str(secret or ""), self.apps[client_id]
         ):
-            return _oauth_error(401, "invalid_client",
-                                "AADSTS7000215: Invalid client secret provided.")
+            return _oauth_error(
+                401, "invalid_client", "AADSTS7000215: Invalid client secret provided."
+            )
         if form.get("scope") != "https://graph.microsoft.com/.default":
             return _oauth_error(400, "invalid_scope", f"AADSTS70011: bad scope {form.get('scope')}")
-        return web.json_response({"token_type": "Bearer", "expires_in": 3599,
-                                  "ext_expires_in": 3599, "access_token": self.issue_token()})
+        return web.json_response(
+            {
+                "token_type": "Bearer",
+                "expires_in": 3599,
+                "ext_expires_in": 3599,
+                "access_token": self.issue_token(),
+            }
+        )
 
     def _authorized(self, request: web.Request) -> bool:
         header = request.headers.get("Authorization", "")
-        return header.startswith("Bearer ") and header[len("Bearer "):] in self.tokens
+        return header.startswith("Bearer ") and header[len("Bearer ") :] in self.tokens
 
     async def _members(self, request: web.Request) -> web.Response:
         authed = self._authorized(request)
@@ -175,9 +192,12 @@ class MsGraphFake:
         if cast not in (None, "graph.user", "microsoft.graph.user"):
             return _graph_error(400, "Request_UnsupportedQuery", f"unsupported cast {cast}")
         if group not in self.groups:
-            return _graph_error(404, "Request_ResourceNotFound",
-                                f"Resource '{group}' does not exist or one of its queried "
-                                "reference-property objects are not present.")
+            return _graph_error(
+                404,
+                "Request_ResourceNotFound",
+                f"Resource '{group}' does not exist or one of its queried "
+                "reference-property objects are not present.",
+            )
         entries: list[dict[str, Any]] = []
         select = [s for s in request.query.get("$select", "").split(",") if s] or None
         for user in self._transitive_users(group):
@@ -192,11 +212,14 @@ class MsGraphFake:
             if failure.page == page_index and failure.times != 0:
                 if failure.times is not None:
                     failure.times -= 1
-                return _graph_error(failure.status, "generalException",
-                                    "An unexpected error occurred (fake failure).")
+                return _graph_error(
+                    failure.status,
+                    "generalException",
+                    "An unexpected error occurred (fake failure).",
+                )
         body: dict[str, Any] = {
             "@odata.context": f"{self.base_url}/$metadata#users",
-            "value": entries[skip:skip + top],
+            "value": entries[skip : skip + top],
         }
         if skip + top < len(entries):
             query = {k: v for k, v in request.query.items() if k != "$skiptoken"}
@@ -245,13 +268,23 @@ def _decode_skiptoken(token: str | None) -> int:
 
 
 def _graph_error(status: int, code: str, message: str) -> web.Response:
-    return web.json_response({"error": {
-        "code": code, "message": message,
-        "innerError": {"date": time.strftime("%Y-%m-%dT%H:%M:%S"), "request-id": str(uuid.uuid4()),
-                       "client-request-id": str(uuid.uuid4())},
-    }}, status=status)
+    return web.json_response(
+        {
+            "error": {
+                "code": code,
+                "message": message,
+                "innerError": {
+                    "date": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                    "request-id": str(uuid.uuid4()),
+                    "client-request-id": str(uuid.uuid4()),
+                },
+            }
+        },
+        status=status,
+    )
 
 
 def _oauth_error(status: int, error: str, description: str) -> web.Response:
-    return web.json_response({"error": error, "error_description": description,
-                              "error_codes": [7000215]}, status=status)
+    return web.json_response(
+        {"error": error, "error_description": description, "error_codes": [7000215]}, status=status
+    )

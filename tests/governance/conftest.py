@@ -39,7 +39,8 @@ async def graph_directory(ms_graph, loopback_cert):
     """The production directory and credential classes, pointed at the fake."""
     credential = make_credential(
         AzureCredentials(TENANT, ms_graph.client_id, ms_graph.client_secret),
-        authority=ms_graph.authority_url, connection_verify=str(loopback_cert.cert_file),
+        authority=ms_graph.authority_url,
+        connection_verify=str(loopback_cert.cert_file),
     )
     directory = GraphDirectory(credential, base_url=ms_graph.base_url)
     try:

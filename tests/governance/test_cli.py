@@ -22,9 +22,16 @@ OID = "0b7e3f1e-4444-4a4a-9c9c-00000000c0c0"
 
 @pytest.fixture
 def cli_env(archive_location, monkeypatch, tmp_path):
-    for name in ("ARCHIVE_URL", "AZURE_STORAGE_CONNECTION_STRING", "ARCHIVE_CONTAINER",
-                 "WABRIDGE_POLICY_FILE", "AZURE_TENANT_ID", "AZURE_CLIENT_ID",
-                 "AZURE_CLIENT_SECRET", "GRAPH_URL"):
+    for name in (
+        "ARCHIVE_URL",
+        "AZURE_STORAGE_CONNECTION_STRING",
+        "ARCHIVE_CONTAINER",
+        "WABRIDGE_POLICY_FILE",
+        "AZURE_TENANT_ID",
+        "AZURE_CLIENT_ID",
+        "AZURE_CLIENT_SECRET",
+        "GRAPH_URL",
+    ):
         monkeypatch.delenv(name, raising=False)
     for name, value in archive_location["env"].items():
         monkeypatch.setenv(name, value)
@@ -39,8 +46,19 @@ def run(capsys, *argv: str) -> tuple[int, str, str]:
 
 
 def test_users_add_list_remove(cli_env, capsys):
-    code, out, _ = run(capsys, "users", "add", "--upn", "cara@contoso.example", "--object-id",
-                       OID.upper(), "--name", "Cara Diaz", "--by", "it-admin")
+    code, out, _ = run(
+        capsys,
+        "users",
+        "add",
+        "--upn",
+        "cara@contoso.example",
+        "--object-id",
+        OID.upper(),
+        "--name",
+        "Cara Diaz",
+        "--by",
+        "it-admin",
+    )
     assert code == 0 and out == f"authorized cara@contoso.example ({OID})\n"
     code, out, _ = run(capsys, "users", "list")
     assert code == 0
@@ -62,11 +80,14 @@ def test_users_add_list_remove(cli_env, capsys):
     assert [a["type"] for a in asyncio.run(audits())] == ["user_added", "user_removed"]
 
 
-@pytest.mark.parametrize("argv", [
-    ["users", "add", "--upn", "cara@contoso.example", "--object-id", "not-a-guid"],
-    ["users", "add", "--upn", "cara", "--object-id", OID],
-    ["users", "remove", "--upn", "nobody@contoso.example"],
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["users", "add", "--upn", "cara@contoso.example", "--object-id", "not-a-guid"],
+        ["users", "add", "--upn", "cara", "--object-id", OID],
+        ["users", "remove", "--upn", "nobody@contoso.example"],
+    ],
+)
 def test_users_bad_input_is_one_line(cli_env, capsys, argv):
     code, out, err = run(capsys, *argv)
     assert code != 0 and out == ""
@@ -113,8 +134,9 @@ def test_users_report_and_contacts_on_a_demo_archive(cli_env, capsys, monkeypatc
 
 def test_policy_check_prints_the_rules_that_fire_and_exits_0(cli_env, capsys, monkeypatch):
     monkeypatch.setenv("WABRIDGE_POLICY_FILE", str(POLICY_FILE))
-    code, out, _ = run(capsys, "policy", "check", "--text",
-                       "Pay with 4111 1111 1111 1111 for guaranteed returns")
+    code, out, _ = run(
+        capsys, "policy", "check", "--text", "Pay with 4111 1111 1111 1111 for guaranteed returns"
+    )
     assert code == 0
     assert "BLOCK  payment-card" in out and "FLAG   promissory" in out
     assert "2 rule(s) fire: 1 block, 1 flag" in out
@@ -126,25 +148,34 @@ def test_policy_check_without_a_policy_or_with_a_bad_one(cli_env, capsys, tmp_pa
     code, _, err = run(capsys, "policy", "check", "--text", "x")
     assert code == 2 and "WABRIDGE_POLICY_FILE" in err
     bad = tmp_path / "bad.toml"
-    bad.write_text('[policy]\nversion = "1"\ntext = "t"\n[[rules]]\nname = "r"\n'
-                   'detector = "ssn"\naction = "block"\nreason = "x"\n')
+    bad.write_text(
+        '[policy]\nversion = "1"\ntext = "t"\n[[rules]]\nname = "r"\n'
+        'detector = "ssn"\naction = "block"\nreason = "x"\n'
+    )
     code, _, err = run(capsys, "policy", "check", "--text", "x", "--policy-file", str(bad))
-    assert code == 2 and err == (f"wabridge: {bad}:4: rule 'r': unknown detector 'ssn' "
-                                 "(known: iban, payment_card)\n")
+    assert code == 2 and err == (
+        f"wabridge: {bad}:4: rule 'r': unknown detector 'ssn' (known: iban, payment_card)\n"
+    )
 
 
 def test_users_sync_names_missing_credentials(cli_env, capsys):
     code, _, err = run(capsys, "users", "sync", "--group", "g")
     assert code == 2
-    assert err == ("wabridge: directory sync needs AZURE_TENANT_ID, AZURE_CLIENT_ID, "
-                   "AZURE_CLIENT_SECRET (or --managed-identity on an Azure host)\n")
+    assert err == (
+        "wabridge: directory sync needs AZURE_TENANT_ID, AZURE_CLIENT_ID, "
+        "AZURE_CLIENT_SECRET (or --managed-identity on an Azure host)\n"
+    )
 
 
 async def _wabridge(env: dict, *argv: str) -> tuple[int, str, str]:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", "import sys; from bot.cli import main; sys.exit(main())", *argv,
+        sys.executable,
+        "-c",
+        "import sys; from bot.cli import main; sys.exit(main())",
+        *argv,
         env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     out, err = await proc.communicate()
     return proc.returncode, out.decode(), err.decode()
@@ -152,11 +183,16 @@ async def _wabridge(env: dict, *argv: str) -> tuple[int, str, str]:
 
 async def test_users_sync_command_against_the_fake_graph(cli_env, ms_graph, loopback_cert):
     ms_graph.groups["grp"] = make_users(120)
-    env = {**os.environ, **cli_env["env"], "GRAPH_URL": ms_graph.base_url,
-           "AZURE_TENANT_ID": TENANT, "AZURE_CLIENT_ID": ms_graph.client_id,
-           "AZURE_CLIENT_SECRET": ms_graph.client_secret,
-           "AZURE_AUTHORITY_HOST": ms_graph.authority_url,
-           "SSL_CERT_FILE": str(loopback_cert.cert_file)}
+    env = {
+        **os.environ,
+        **cli_env["env"],
+        "GRAPH_URL": ms_graph.base_url,
+        "AZURE_TENANT_ID": TENANT,
+        "AZURE_CLIENT_ID": ms_graph.client_id,
+        "AZURE_CLIENT_SECRET": ms_graph.client_secret,
+        "AZURE_AUTHORITY_HOST": ms_graph.authority_url,
+        "SSL_CERT_FILE": str(loopback_cert.cert_file),
+    }
     code, out, err = await _wabridge(env, "users", "sync", "--group", "grp")
     assert code == 0, err
     assert out.endswith("sync of group grp: 120 added, 0 updated, 0 removed\n")

@@ -21,8 +21,10 @@ async def test_sync_matches_a_group_of_250_spread_over_pages(archive, ms_graph, 
     registry = UserRegistry(archive)
     # Before: two people who left the group, one who stays.
     stayer = make_users(1, start=7)[0]
-    for oid, upn in (("0b7e3f1e-0000-4000-8000-00000000dead", "gone1@contoso.example"),
-                     ("0b7e3f1e-0000-4000-8000-00000000beef", "gone2@contoso.example")):
+    for oid, upn in (
+        ("0b7e3f1e-0000-4000-8000-00000000dead", "gone1@contoso.example"),
+        ("0b7e3f1e-0000-4000-8000-00000000beef", "gone2@contoso.example"),
+    ):
         await registry.add(Member(oid, upn), by="a")
     await registry.add(Member(stayer.id, stayer.userPrincipalName, stayer.displayName), by="a")
     # The group: 200 direct users and a nested group of 50 more (one overlapping), 100 per page.
@@ -46,7 +48,10 @@ async def test_sync_matches_a_group_of_250_spread_over_pages(archive, ms_graph, 
     assert sorted(a["type"] for a in synced).count("user_removed") == 2
     added = (await registry.users())[make_users(1, start=100)[0].id]
     assert (added.upn, added.name, added.source) == (
-        "user0100@contoso.example", "User 0100", f"entra-group:{GROUP}")
+        "user0100@contoso.example",
+        "User 0100",
+        f"entra-group:{GROUP}",
+    )
 
     # A second sync after the group shrank removes the leavers, and only them.
     ms_graph.nested_groups[GROUP] = []
@@ -56,8 +61,9 @@ async def test_sync_matches_a_group_of_250_spread_over_pages(archive, ms_graph, 
 
 
 @pytest.mark.parametrize("failing_page", [0, 2])
-async def test_a_graph_failure_leaves_the_registry_unchanged(archive, ms_graph, graph_directory,
-                                                             failing_page):
+async def test_a_graph_failure_leaves_the_registry_unchanged(
+    archive, ms_graph, graph_directory, failing_page
+):
     registry = UserRegistry(archive)
     await registry.add(Member(KEPT_OID, "kept@contoso.example"), by="a")
     before = await registry.users()
@@ -81,7 +87,8 @@ async def test_a_bad_client_secret_is_a_clear_error(archive, ms_graph, loopback_
     ms_graph.groups[GROUP] = make_users(3)
     credential = make_credential(
         AzureCredentials("t", ms_graph.client_id, "wrong"),
-        authority=ms_graph.authority_url, connection_verify=str(loopback_cert.cert_file),
+        authority=ms_graph.authority_url,
+        connection_verify=str(loopback_cert.cert_file),
     )
     directory = GraphDirectory(credential, base_url=ms_graph.base_url)
     try:
@@ -92,8 +99,9 @@ async def test_a_bad_client_secret_is_a_clear_error(archive, ms_graph, loopback_
     assert [r for r in ms_graph.requests if "transitiveMembers" in r[1]] == []
 
 
-async def test_an_empty_group_does_not_empty_the_registry_unless_allowed(archive, ms_graph,
-                                                                          graph_directory):
+async def test_an_empty_group_does_not_empty_the_registry_unless_allowed(
+    archive, ms_graph, graph_directory
+):
     registry = UserRegistry(archive)
     await registry.add(Member(KEPT_OID, "kept@contoso.example"), by="a")
     ms_graph.groups[GROUP] = []
@@ -109,7 +117,8 @@ def test_missing_credentials_are_named():
         make_credential(AzureCredentials(client_id="x"))
     assert str(caught.value) == (
         "directory sync needs AZURE_TENANT_ID, AZURE_CLIENT_SECRET (or --managed-identity on an "
-        "Azure host)")
+        "Azure host)"
+    )
 
 
 async def test_the_credential_is_a_managed_identity_when_asked():

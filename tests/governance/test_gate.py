@@ -24,18 +24,21 @@ CONV = "wa:1234567890:447700900123"
 async def _registered(archive, *employees):
     for e in employees:
         await UserRegistry(archive).add(
-            Member(e.object_id, f"{e.name.split()[0].lower()}@contoso.example", e.name), by="t")
+            Member(e.object_id, f"{e.name.split()[0].lower()}@contoso.example", e.name), by="t"
+        )
 
 
 def _gate(archive, policy=None, **kw):
-    return GovernanceGate(archive, policy if policy is not None else load_policy(POLICY_FILE),
-                          registry_ttl=0, **kw)
+    return GovernanceGate(
+        archive, policy if policy is not None else load_policy(POLICY_FILE), registry_ttl=0, **kw
+    )
 
 
 async def test_unregistered_employee_is_refused_never_shown_the_card(archive):
     gate = _gate(archive)
-    decision = await gate.check_outbound(EVE, text="hello", mime_types=[],
-                                         held={"conversation": CONV, "activity_id": "act-1"})
+    decision = await gate.check_outbound(
+        EVE, text="hello", mime_types=[], held={"conversation": CONV, "activity_id": "act-1"}
+    )
     assert decision.action == "refuse" and decision.card is None
     assert "compliance@contoso.example" in decision.message
     [record] = await records_of(archive, "policy")
@@ -85,15 +88,25 @@ async def test_racing_accepts_release_the_held_messages_once(archive):
     assert sorted(released) == ["m0", "m1", "m2"]
 
 
-@pytest.mark.parametrize("held", [{"activity_id": "same"}, {"record_id": "01JDEMO0000000000000000000"}])
+@pytest.mark.parametrize(
+    "held", [{"activity_id": "same"}, {"record_id": "01JDEMO0000000000000000000"}]
+)
 async def test_a_redelivered_activity_is_held_once(archive, held):
     await _registered(archive, ANA)
     gate = _gate(archive)
     for _ in range(2):
         await gate.check_outbound(ANA, text="m", mime_types=[], held=dict(held))
     assert len(await gate.held.pending(ANA.object_id)) == 1
-    assert len([r for r in await records_of(archive, "policy")
-                if r["type"] == "acknowledgement_required"]) == 1
+    assert (
+        len(
+            [
+                r
+                for r in await records_of(archive, "policy")
+                if r["type"] == "acknowledgement_required"
+            ]
+        )
+        == 1
+    )
 
 
 async def test_a_new_policy_version_asks_again(archive):
@@ -116,21 +129,28 @@ async def test_block_and_flag_after_acknowledgement(archive):
     await gate.check_outbound(ANA, text="hi", mime_types=[], held={})
     await gate.accept_policy(ANA, "2026-11")
 
-    blocked = await gate.check_outbound(ANA, text="card 4111 1111 1111 1111", mime_types=[],
-                                        held={"conversation": CONV})
+    blocked = await gate.check_outbound(
+        ANA, text="card 4111 1111 1111 1111", mime_types=[], held={"conversation": CONV}
+    )
     assert blocked.action == "block"
     assert "payment-card" in blocked.message and "Card numbers must not be sent" in blocked.message
     [record] = [r for r in await records_of(archive, "policy") if r["type"] == "block"]
-    assert record["flags"] == [{"rule": "payment-card", "action": "block",
-                                "reason": "Card numbers must not be sent over WhatsApp"}]
+    assert record["flags"] == [
+        {
+            "rule": "payment-card",
+            "action": "block",
+            "reason": "Card numbers must not be sent over WhatsApp",
+        }
+    ]
     assert record["sender"]["id"] == ANA.object_id
 
     flagged = await gate.check_outbound(ANA, text="Guaranteed returns!", mime_types=[], held={})
     assert flagged.action == "relay"
     assert [f.rule for f in flagged.flags] == ["promissory"]
 
-    zipped = await gate.check_outbound(ANA, text="see file", mime_types=["application/zip"],
-                                       held={})
+    zipped = await gate.check_outbound(
+        ANA, text="see file", mime_types=["application/zip"], held={}
+    )
     assert zipped.action == "block" and "application/zip" in zipped.message
 
 
@@ -149,8 +169,9 @@ async def test_a_released_flagged_message_carries_its_flags(archive):
     gate = _gate(archive)
     await gate.check_outbound(ANA, text="guaranteed return", mime_types=[], held={})
     [released] = await gate.accept_policy(ANA, "2026-11")
-    assert released["flags"] == [{"rule": "promissory", "action": "flag",
-                                  "reason": "Promissory language"}]
+    assert released["flags"] == [
+        {"rule": "promissory", "action": "flag", "reason": "Promissory language"}
+    ]
 
 
 async def test_registry_changes_are_seen_after_the_cache_expires(archive):

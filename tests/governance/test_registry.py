@@ -37,11 +37,16 @@ async def test_add_list_remove_with_audit_records(archive):
 
     audits = await records_of(archive, "audit")
     assert [(a["type"], a["recipients"][0]["id"]) for a in audits] == [
-        ("user_added", ANA.object_id), ("user_added", BEN.object_id),
-        ("user_removed", BEN.object_id)]
+        ("user_added", ANA.object_id),
+        ("user_added", BEN.object_id),
+        ("user_removed", BEN.object_id),
+    ]
     for audit in audits:
         assert (audit["platform"], audit["direction"], audit["conversation"]) == (
-            "teams", "internal", None)
+            "teams",
+            "internal",
+            None,
+        )
         assert audit["sender"]["id"] == "cli:admin"
         assert audit["recipients"][0]["upn"].endswith("@contoso.example")
 
@@ -76,8 +81,9 @@ async def test_bad_input_is_refused_before_anything_changes(archive):
 
 
 async def test_concurrent_adds_all_land(archive):
-    members = [Member(f"0b7e3f1e-3333-4a4a-9c9c-{i:012d}", f"u{i}@contoso.example")
-               for i in range(8)]
+    members = [
+        Member(f"0b7e3f1e-3333-4a4a-9c9c-{i:012d}", f"u{i}@contoso.example") for i in range(8)
+    ]
     await asyncio.gather(*(UserRegistry(archive).add(m, by="a") for m in members))
     assert len(await UserRegistry(archive).users()) == 8
     assert len(await records_of(archive, "audit")) == 8
@@ -88,13 +94,19 @@ async def test_audit_left_pending_by_an_interrupted_change_is_archived_once(arch
     next change, exactly once."""
     registry = UserRegistry(archive)
     await registry.add(ANA, by="a")
-    orphan = audit_record("user_added", AuthorizedUser(
-        BEN.object_id, BEN.upn, BEN.name, "crashed-writer", "2026-11-28T18:00:00.000Z"), "crashed")
+    orphan = audit_record(
+        "user_added",
+        AuthorizedUser(
+            BEN.object_id, BEN.upn, BEN.name, "crashed-writer", "2026-11-28T18:00:00.000Z"
+        ),
+        "crashed",
+    )
 
     def crash_after_state_write(doc):
         ben = AuthorizedUser(BEN.object_id, BEN.upn, None, "crashed", "x", "manual")
-        return replace(doc, users={**doc.users, BEN.object_id: ben},
-                       pending_audit=(orphan.to_dict(),))
+        return replace(
+            doc, users={**doc.users, BEN.object_id: ben}, pending_audit=(orphan.to_dict(),)
+        )
 
     await DocStore(archive.store, UsersDoc).update(REGISTRY_DOC, crash_after_state_write)
     await registry.remove(upn=ANA.upn, by="a")

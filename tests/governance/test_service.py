@@ -34,10 +34,16 @@ def test_without_a_policy_file_the_service_warns(tmp_path, caplog):
 
 def test_a_bad_policy_file_stops_serve_naming_the_rule(tmp_path):
     bad = tmp_path / "policy.toml"
-    bad.write_text('[policy]\nversion = "1"\ntext = "t"\n\n[[rules]]\nname = "cards"\n'
-                   'pattern = "[0-9"\naction = "block"\nreason = "x"\n')
-    result = wabridge("serve", cwd=tmp_path, timeout=60,
-                      env=clean_env(WABRIDGE_DEV_MODE="1", WABRIDGE_POLICY_FILE=str(bad)))
+    bad.write_text(
+        '[policy]\nversion = "1"\ntext = "t"\n\n[[rules]]\nname = "cards"\n'
+        'pattern = "[0-9"\naction = "block"\nreason = "x"\n'
+    )
+    result = wabridge(
+        "serve",
+        cwd=tmp_path,
+        timeout=60,
+        env=clean_env(WABRIDGE_DEV_MODE="1", WABRIDGE_POLICY_FILE=str(bad)),
+    )
     assert result.returncode != 0
     lines = [line for line in result.stderr.splitlines() if line.startswith("wabridge:")]
     assert len(lines) == 1

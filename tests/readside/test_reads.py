@@ -37,7 +37,9 @@ async def audits(reader: Reader) -> list[dict]:
 
 async def test_search_emits_in_time_order_and_audits_what_it_showed(reader) -> None:
     shown: list[dict] = []
-    result = await reader.search(RecordQuery(conversation=CONV), lambda doc, data: shown.append(doc))
+    result = await reader.search(
+        RecordQuery(conversation=CONV), lambda doc, data: shown.append(doc)
+    )
     assert result.shown == result.total == len(shown) > 0
     assert [d["sent_at"] for d in shown] == sorted(d["sent_at"] for d in shown)
     (audit,) = await audits(reader)

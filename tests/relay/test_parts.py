@@ -90,7 +90,12 @@ class Relay:
         self.parked = ParkedQueues(archive, self.posting.show, instance=instance)
         self.feed = LedgerFeed(archive.store, instance)
         self.worker = RelayWorker(
-            archive, self.feed, self.parked, self.posting, self.inbox, self.threads,
+            archive,
+            self.feed,
+            self.parked,
+            self.posting,
+            self.inbox,
+            self.threads,
             poll_interval=60.0,
         )
 
@@ -237,9 +242,15 @@ async def test_a_status_before_its_card_is_tried_a_few_times_then_let_go(archive
     relay = Relay(archive, Poster())
     status = Record(
         conversation=make_conversation_id(PNID, "4915100000003"),
-        platform="whatsapp", direction="outbound", kind="status", type=None,
-        source_id="wamid.unknown", sent_at="2026-11-28T10:00:00.000Z", captured_at="",
-        sender=None, status="delivered",
+        platform="whatsapp",
+        direction="outbound",
+        kind="status",
+        type=None,
+        source_id="wamid.unknown",
+        sent_at="2026-11-28T10:00:00.000Z",
+        captured_at="",
+        sender=None,
+        status="delivered",
     )
     put = await archive.put(status)
     name, status = put.name, put.record

@@ -95,7 +95,8 @@ async def test_the_lease_of_an_instance_that_died_runs_out_and_the_relay_resumes
     # An instance that died while following the ledger: its lease still holds for a moment.
     until = time.time() + 2.0
     await DocStore(service.archive.store, FeedCursor).update(
-        FEED_DOC, lambda cursor: replace(cursor or FeedCursor(), lease=Lease("dead-instance", until))
+        FEED_DOC,
+        lambda cursor: replace(cursor or FeedCursor(), lease=Lease("dead-instance", until)),
     )
     pnid = world.meta.phone_number_id
     assert await world.deliver(service, text_delivery(pnid, SHEENA, "still there?")) == 200

@@ -39,8 +39,11 @@ async def files_server():
 
 
 def activity(url: str, **extra) -> dict:
-    return {"attachments": [{"contentType": "application/pdf", "contentUrl": url, "name": "a.pdf",
-                             **extra}]}
+    return {
+        "attachments": [
+            {"contentType": "application/pdf", "contentUrl": url, "name": "a.pdf", **extra}
+        ]
+    }
 
 
 async def test_a_file_within_the_cap_is_fetched(files_server):

@@ -23,15 +23,25 @@ from bridge.state import Lease
 #: One document of each kind, exactly as the previous version of the service wrote it.
 EARLIER = {
     InboxBinding: {
-        "channel_id": "19:inbox@thread.tacv2", "team_id": "19:team@thread.tacv2",
-        "tenant_id": "t1", "service_url": "https://smba.trafficmanager.net/emea/",
-        "bot_id": "28:bot", "bot_name": "wabridge", "bound_by": "oid-1",
+        "channel_id": "19:inbox@thread.tacv2",
+        "team_id": "19:team@thread.tacv2",
+        "tenant_id": "t1",
+        "service_url": "https://smba.trafficmanager.net/emea/",
+        "bot_id": "28:bot",
+        "bot_name": "wabridge",
+        "bound_by": "oid-1",
         "bound_at": "2026-11-28T10:00:00.000Z",
     },
     ContactThread: {
-        "conversation": "wa:1:2", "wa_id": "2", "thread_id": "19:inbox;messageid=9",
-        "root_activity_id": "9", "channel_id": "19:inbox", "service_url": "https://s/",
-        "tenant_id": "t1", "bot_id": "28:bot", "created_at": "2026-11-28T10:00:00.000Z",
+        "conversation": "wa:1:2",
+        "wa_id": "2",
+        "thread_id": "19:inbox;messageid=9",
+        "root_activity_id": "9",
+        "channel_id": "19:inbox",
+        "service_url": "https://s/",
+        "tenant_id": "t1",
+        "bot_id": "28:bot",
+        "created_at": "2026-11-28T10:00:00.000Z",
         "created_by": "instance-a",
     },
     ThreadIndex: {"conversation": "wa:1:2", "thread_id": "19:inbox;messageid=9"},
@@ -44,9 +54,16 @@ EARLIER = {
         "lease": {"owner": "inst/abc", "until": 1764350000.5},
     },
     SentCard: {
-        "wamid": "wamid.X", "thread_id": "19:inbox;messageid=9", "activity_id": "11",
-        "to": "+2", "conversation": "wa:1:2", "record_id": "01C", "status": "delivered",
-        "service_url": "https://s/", "tenant_id": "t1", "bot_id": "28:bot",
+        "wamid": "wamid.X",
+        "thread_id": "19:inbox;messageid=9",
+        "activity_id": "11",
+        "to": "+2",
+        "conversation": "wa:1:2",
+        "record_id": "01C",
+        "status": "delivered",
+        "service_url": "https://s/",
+        "tenant_id": "t1",
+        "bot_id": "28:bot",
     },
     FeedCursor: {
         "segments": {"ledger/2026-11-28/w-000001.jsonl": 520},
@@ -55,32 +72,70 @@ EARLIER = {
     },
     MediaKey: {"key": "c2VjcmV0"},
     PendingMedia: {
-        "sha256": "ab" * 32, "media_id": "123", "mime_type": "image/jpeg", "record_id": "01D",
-        "record_name": None, "conversation": "wa:1:2", "created_at": "2026-11-28T10:00:00.000Z",
-        "attempts": 1, "next_attempt_at": "2026-11-28T10:00:05.000Z", "last_error": "timeout",
-        "lease_until": "2026-11-28T10:10:00.000Z", "mismatches": 0,
+        "sha256": "ab" * 32,
+        "media_id": "123",
+        "mime_type": "image/jpeg",
+        "record_id": "01D",
+        "record_name": None,
+        "conversation": "wa:1:2",
+        "created_at": "2026-11-28T10:00:00.000Z",
+        "attempts": 1,
+        "next_attempt_at": "2026-11-28T10:00:05.000Z",
+        "last_error": "timeout",
+        "lease_until": "2026-11-28T10:10:00.000Z",
+        "mismatches": 0,
     },
     UsersDoc: {
-        "schema": "wabridge.users/1", "revision": 3, "pending_audit": [],
-        "users": {"oid-1": {"object_id": "oid-1", "upn": "ana@contoso.com", "name": "Ana",
-                            "added_by": "cli", "added_at": "2026-11-28T10:00:00.000Z",
-                            "source": "manual"}},
+        "schema": "wabridge.users/1",
+        "revision": 3,
+        "pending_audit": [],
+        "users": {
+            "oid-1": {
+                "object_id": "oid-1",
+                "upn": "ana@contoso.com",
+                "name": "Ana",
+                "added_by": "cli",
+                "added_at": "2026-11-28T10:00:00.000Z",
+                "source": "manual",
+            }
+        },
     },
     AcksDoc: {
         "object_id": "oid-1",
-        "versions": {"2026-11": {"at": "2026-11-28T10:00:00.000Z", "text_sha256": "cd" * 32,
-                                 "record_id": "01E"}},
+        "versions": {
+            "2026-11": {
+                "at": "2026-11-28T10:00:00.000Z",
+                "text_sha256": "cd" * 32,
+                "record_id": "01E",
+            }
+        },
     },
     HeldDoc: {
         "object_id": "oid-1",
-        "messages": [{"id": "01F", "held_at": "2026-11-28T10:00:00.000Z", "dedupe_key": "a:1",
-                      "policy_version": "2026-11", "held": {"text": "hi"}}],
+        "messages": [
+            {
+                "id": "01F",
+                "held_at": "2026-11-28T10:00:00.000Z",
+                "dedupe_key": "a:1",
+                "policy_version": "2026-11",
+                "held": {"text": "hi"},
+            }
+        ],
         "released": [{"id": "01G", "dedupe_key": "a:0", "released_at": "2026-11-27T10:00:00Z"}],
     },
     HoldsDoc: {
-        "holds": [{"id": "01H", "case": "Doe", "conversation": "wa:1:2", "participant": None,
-                   "created_at": "2026-11-28T10:00:00.000Z", "created_by": "officer",
-                   "cleared_at": None, "cleared_by": None}],
+        "holds": [
+            {
+                "id": "01H",
+                "case": "Doe",
+                "conversation": "wa:1:2",
+                "participant": None,
+                "created_at": "2026-11-28T10:00:00.000Z",
+                "created_by": "officer",
+                "cleared_at": None,
+                "cleared_by": None,
+            }
+        ],
     },
 }
 

@@ -14,7 +14,9 @@ ROOT = Path(__file__).resolve().parents[2]
 AZURITE_JS = ROOT / "tools" / "node_modules" / "azurite" / "dist" / "src" / "azurite.js"
 # Azurite's fixed, publicly documented development account (not a secret).
 ACCOUNT = "devstoreaccount1"
-ACCOUNT_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+ACCOUNT_KEY = (
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+)
 
 
 def free_port() -> int:
@@ -27,8 +29,12 @@ class Azurite:
     """One Azurite process on free loopback ports, with its data in ``location``."""
 
     def __init__(
-        self, location: Path, blob_port: int | None = None, *,
-        tls: tuple[Path, Path] | None = None, oauth: bool = False,
+        self,
+        location: Path,
+        blob_port: int | None = None,
+        *,
+        tls: tuple[Path, Path] | None = None,
+        oauth: bool = False,
     ) -> None:
         """``tls``: (certificate, key) PEM files to serve https; ``oauth``: accept Microsoft
         Entra bearer tokens (Azurite checks their issuer, audience and lifetime, not their
@@ -70,14 +76,32 @@ class Azurite:
             options += ["--oauth", "basic"]
         self.proc = subprocess.Popen(
             [
-                "node", str(AZURITE_JS),
-                "--blobHost", "127.0.0.1", "--blobPort", str(self.blob_port),
-                "--queueHost", "127.0.0.1", "--queuePort", str(free_port()),
-                "--tableHost", "127.0.0.1", "--tablePort", str(free_port()),
-                "--location", str(self.location), "--silent",
-                "--disableTelemetry", "--skipApiVersionCheck", "--loose", *options,
+                "node",
+                str(AZURITE_JS),
+                "--blobHost",
+                "127.0.0.1",
+                "--blobPort",
+                str(self.blob_port),
+                "--queueHost",
+                "127.0.0.1",
+                "--queuePort",
+                str(free_port()),
+                "--tableHost",
+                "127.0.0.1",
+                "--tablePort",
+                str(free_port()),
+                "--location",
+                str(self.location),
+                "--silent",
+                "--disableTelemetry",
+                "--skipApiVersionCheck",
+                "--loose",
+                *options,
             ],
-            stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True,
+            stdout=log,
+            stderr=log,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
         )
         log.close()
         deadline = time.monotonic() + timeout

@@ -17,8 +17,14 @@ from tests.teams_app.conftest import REPO
 NODE_MODULES = REPO / "tools" / "node_modules"
 ATK = NODE_MODULES / ".bin" / "atk"
 NPM_SCHEMA = (
-    NODE_MODULES / "@microsoft" / "app-manifest" / "build" / "json-schemas" / "teams"
-    / f"v{SCHEMA_VERSION}" / "MicrosoftTeams.schema.json"
+    NODE_MODULES
+    / "@microsoft"
+    / "app-manifest"
+    / "build"
+    / "json-schemas"
+    / "teams"
+    / f"v{SCHEMA_VERSION}"
+    / "MicrosoftTeams.schema.json"
 )
 
 
@@ -30,9 +36,20 @@ def _require(path: Path) -> None:
 def _atk_validate(manifest: Path) -> subprocess.CompletedProcess:
     # --manifest-file validates offline; --package-file would sign in to the Teams portal.
     return subprocess.run(
-        [str(ATK), "validate", "--manifest-file", str(manifest), "--telemetry", "false",
-         "--interactive", "false"],
-        capture_output=True, text=True, timeout=300, cwd=manifest.parent,
+        [
+            str(ATK),
+            "validate",
+            "--manifest-file",
+            str(manifest),
+            "--telemetry",
+            "false",
+            "--interactive",
+            "false",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=manifest.parent,
     )
 
 

@@ -60,11 +60,26 @@ def test_building_twice_gives_identical_bytes(tmp_path: Path, params, package: P
 
 def test_cli_build_then_validate_from_another_directory(tmp_path: Path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    code = main([
-        "manifest", "build", "--app-id", APP_ID, "--bot-id", BOT_ID.upper(), "--domain", DOMAIN,
-        "--version", "2.0.1", "--privacy-url", "https://contoso.example/privacy",
-        "--terms-url", "https://contoso.example/terms", "--out", "out/app.zip",
-    ])
+    code = main(
+        [
+            "manifest",
+            "build",
+            "--app-id",
+            APP_ID,
+            "--bot-id",
+            BOT_ID.upper(),
+            "--domain",
+            DOMAIN,
+            "--version",
+            "2.0.1",
+            "--privacy-url",
+            "https://contoso.example/privacy",
+            "--terms-url",
+            "https://contoso.example/terms",
+            "--out",
+            "out/app.zip",
+        ]
+    )
     assert code == 0
     out = capsys.readouterr()
     assert "wrote out/app.zip" in out.out and BOT_ID in out.out

@@ -15,9 +15,22 @@ from tests.teams_app.conftest import APP_ID, BOT_ID, DOMAIN, REPO
 def test_wheel_ships_manifest_files_and_builds_a_valid_package(tmp_path):
     wheels = tmp_path / "wheels"
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
-         "--disable-pip-version-check", "-w", str(wheels), str(REPO)],
-        check=True, capture_output=True, timeout=600,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--disable-pip-version-check",
+            "-w",
+            str(wheels),
+            str(REPO),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=600,
     )
     (wheel,) = wheels.glob("wabridge-*.whl")
     with zipfile.ZipFile(wheel) as archive:
@@ -41,9 +54,26 @@ def test_wheel_ships_manifest_files_and_builds_a_valid_package(tmp_path):
         "sys.exit(c.main(sys.argv[1:]))"
     )
     run = subprocess.run(
-        [sys.executable, "-c", code, "manifest", "build", "--app-id", APP_ID, "--bot-id", BOT_ID,
-         "--domain", DOMAIN, "--out", "app.zip"],
-        cwd=work, env=env, capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-c",
+            code,
+            "manifest",
+            "build",
+            "--app-id",
+            APP_ID,
+            "--bot-id",
+            BOT_ID,
+            "--domain",
+            DOMAIN,
+            "--out",
+            "app.zip",
+        ],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert run.returncode == 0, run.stderr
     assert run.stdout.splitlines()[0] == str(site / "bot" / "teams_app" / "template")

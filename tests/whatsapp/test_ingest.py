@@ -31,7 +31,10 @@ class NoMedia:
 
 
 def items(text: str, wamid: str = "wamid.ingest.1"):
-    return convert_delivery(text_delivery(PNID, "15555550123", text, wamid=wamid), received_at="2026-11-28T10:00:00.000Z")
+    return convert_delivery(
+        text_delivery(PNID, "15555550123", text, wamid=wamid),
+        received_at="2026-11-28T10:00:00.000Z",
+    )
 
 
 @pytest.fixture
