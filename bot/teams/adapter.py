@@ -109,6 +109,9 @@ def messages_route(
             return web.json_response({"error": "the body is not JSON"}, status=400)
         if not isinstance(body, dict):
             return web.json_response({"error": "the body is not an activity"}, status=400)
+        bad = malformed_id(body)
+        if bad is not None:
+            return web.json_response({"error": f"bad activity: {bad}"}, status=400)
         RAW_ACTIVITY.set(body)
         refusal = await _refuse_unauthenticated(
             adapter, body, request.headers.get("Authorization", "")
@@ -165,14 +168,39 @@ async def _refuse_unauthenticated(
     return None
 
 
+#: The ids of an activity that the SDK puts into the URLs and headers of its replies
+#: (``x-ms-conversation-id`` carries the conversation's id as it is).
+_ID_FIELDS = (("id",), ("replyToId",), ("conversation", "id"))
+
+
+def malformed_id(activity: dict[str, Any]) -> str | None:
+    """Why the activity's ids cannot be used, or None: each one present must be a string of
+    printable characters without white space (as every id Teams sends is), and
+    ``conversation`` an object."""
+    if "conversation" in activity and not isinstance(activity["conversation"], dict):
+        return "conversation is not an object"
+    for path in _ID_FIELDS:
+        value: Any = activity
+        for key in path:
+            value = value.get(key) if isinstance(value, dict) else None
+        if value is None:
+            continue
+        if not isinstance(value, str) or any(c.isspace() or not c.isprintable() for c in value):
+            return f"{'.'.join(path)} is not a usable id"
+    return None
+
+
 def activity_tenant_id(activity: dict[str, Any]) -> str | None:
-    """The Entra tenant a raw Teams activity comes from (``channelData.tenant.id``)."""
-    channel_data = activity.get("channelData") or {}
-    tenant = (
-        (channel_data.get("tenant") or {}).get("id") if isinstance(channel_data, dict) else None
-    )
-    conversation = activity.get("conversation") or {}
-    return tenant or (conversation.get("tenantId") if isinstance(conversation, dict) else None)
+    """The Entra tenant a raw Teams activity comes from (``channelData.tenant.id``, else
+    ``conversation.tenantId``); None when it names none, or names it with anything but a
+    string (such an activity matches no tenant)."""
+    channel_data = activity.get("channelData")
+    tenant = channel_data.get("tenant") if isinstance(channel_data, dict) else None
+    tenant_id = tenant.get("id") if isinstance(tenant, dict) else None
+    conversation = activity.get("conversation")
+    if tenant_id in (None, ""):
+        tenant_id = conversation.get("tenantId") if isinstance(conversation, dict) else None
+    return tenant_id if isinstance(tenant_id, str) and tenant_id else None
 
 
 async def _refuse_foreign_tenant(

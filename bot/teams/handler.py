@@ -44,23 +44,25 @@ class WabridgeBot(TeamsActivityHandler):
             version = str(value.get("version") or "")
             await _answer(turn_context, await self._actions.accept_policy(employee, version))
             return
-        conversation = activity.get("conversation") or {}
+        conversation = _fields(activity.get("conversation"))
         conversation_type = conversation.get("conversationType")
-        channel_data = activity.get("channelData") or {}
+        channel_data = _fields(activity.get("channelData"))
+        recipient = _fields(activity.get("recipient"))
         message = TeamsMessage(
             activity=activity,
             text=plain_text(activity),
-            conversation_id=conversation.get("id") or "",
+            conversation_id=_text(conversation.get("id")) or "",
             employee=lambda: _employee(turn_context),
-            channel_id=(channel_data.get("channel") or {}).get("id")
-            or channel_data.get("teamsChannelId"),
-            team_id=(channel_data.get("team") or {}).get("id") or channel_data.get("teamsTeamId"),
+            channel_id=_text(_fields(channel_data.get("channel")).get("id"))
+            or _text(channel_data.get("teamsChannelId")),
+            team_id=_text(_fields(channel_data.get("team")).get("id"))
+            or _text(channel_data.get("teamsTeamId")),
             endpoint=TeamsEndpoint(
-                activity.get("serviceUrl") or "",
+                _text(activity.get("serviceUrl")) or "",
                 activity_tenant_id(activity),
-                (activity.get("recipient") or {}).get("id"),
+                _text(recipient.get("id")),
             ),
-            bot_name=(activity.get("recipient") or {}).get("name"),
+            bot_name=_text(recipient.get("name")),
         )
         if conversation_type == "channel":
             await _answer(turn_context, await self._actions.channel_message(message))
@@ -84,6 +86,16 @@ class WabridgeBot(TeamsActivityHandler):
         bot_id = turn_context.activity.recipient.id if turn_context.activity.recipient else None
         if any(m.id == bot_id for m in teams_members_added):
             await _answer(turn_context, await self._actions.bot_installed())
+
+
+def _fields(value: Any) -> dict[str, Any]:
+    """An object of the activity, or an empty one where the sender put anything else."""
+    return value if isinstance(value, dict) else {}
+
+
+def _text(value: Any) -> str | None:
+    """A string field of the activity; anything else (a number, a list, true) is absent."""
+    return value if isinstance(value, str) else None
 
 
 async def _answer(turn_context: TurnContext, activities: list[dict[str, Any]]) -> None:
