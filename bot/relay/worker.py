@@ -157,6 +157,10 @@ class RelayWorker:
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(max(0.1, deadline - loop.time())):
                 await self._settled()
+                # A drain of the parked queues ends after its current attempt (``stopping``)
+                # and gives each queue's lease up: cancelled, it could leave one held.
+                if self._drain_task is not None:
+                    await asyncio.wait({self._drain_task})
         await self._lanes.cancel()
         for archiving in list(self._archiving):
             await _cancel(archiving)

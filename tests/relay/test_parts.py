@@ -362,6 +362,38 @@ async def test_records_of_an_instance_not_following_the_ledger_wait_for_the_one_
     assert [t.rsplit(": ", 1)[-1] for t in texts] == ["one", "two"]
 
 
+class SlowPoster(Poster):
+    """Starting a thread takes a moment (``started`` is set once one is under way)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.started = asyncio.Event()
+
+    async def post_new_thread(self, endpoint: TeamsEndpoint, channel_id: str, activity):
+        self.started.set()
+        await asyncio.sleep(0.3)
+        return await super().post_new_thread(endpoint, channel_id, activity)
+
+
+async def test_a_parked_record_being_posted_at_shutdown_is_posted_and_its_queue_let_go(archive):
+    poster = SlowPoster()
+    relay = Relay(archive, poster)
+    await bind(archive)
+    put = await archive.put(inbound("4915100000009", "waited", 1))
+    conversation = put.record.conversation
+    async with relay.parked.lock(conversation):
+        await relay.parked.park(conversation, [(put.name, put.record)])
+    relay.worker.start()
+    await asyncio.wait_for(poster.started.wait(), 10)  # the drain is posting it
+    await relay.worker.stop()
+    # The post under way finished (it was not cut off), and the queue is gone with its lease:
+    # the next instance has nothing to wait for.
+    (texts,) = poster.texts().values()
+    assert texts[0].endswith("waited")
+    queue = await DocStore(archive.store, ParkedQueue).get(pending_doc(conversation))
+    assert queue is None or (queue.items == () and queue.lease.owner is None)
+
+
 async def _records(archive: Archive):
     async for _name, data in archive.iter_records():
         yield Record.from_bytes(data)
