@@ -1,9 +1,10 @@
 """Export a selection of the archive as EML, HTML, JSONL or RSMF, with a manifest of every file.
 
-The selection is pinned first (:mod:`bridge.readside.export.selection`); JSONL then streams it in order;
-the other formats read it one conversation at a time, fold each conversation's records into the
-events a reviewer reads (:mod:`bridge.readside.export.fold`) and write them. The same query over the same
-archive gives the same files with the same bytes; only the manifest's ``created_at`` differs.
+The selection is pinned first (:mod:`bridge.readside.export.selection`); JSONL then streams it
+in order; the other formats read it one conversation at a time, fold each conversation's records
+into the events a reviewer reads (:mod:`bridge.readside.export.fold`) and write them. The same
+query over the same archive gives the same files with the same bytes; only the manifest's
+``created_at`` differs.
 No record stops an export: one that cannot be rendered is listed in the manifest and copied
 as stored under ``unrendered/``. An RSMF export checks every file it wrote
 (:mod:`bridge.readside.export.rsmf_check`) and reports each problem.

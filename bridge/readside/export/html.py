@@ -2,12 +2,12 @@
 
 Each event once, in the order it happened (the contact on the left, the firm's side on the
 right): the bot's Teams post of an inbound message and the Cloud API send of an employee's reply
-are folded into the message they carry (:mod:`bridge.readside.export.fold`). Statuses, edits, deletions,
-reactions, policy decisions and failures are marked on the message they concern; a failed send
-is drawn as a failure, never as a tick. Times are shown in the chosen zone with their offset. A
-contact's text is shown literally (HTML escaped, Markdown not interpreted). Media shown (images
-inline, audio/video playable, documents linked). No script, no external resource: the files
-open offline in any browser and print as they look.
+are folded into the message they carry (:mod:`bridge.readside.export.fold`). Statuses, edits,
+deletions, reactions, policy decisions and failures are marked on the message they concern; a
+failed send is drawn as a failure, never as a tick. Times are shown in the chosen zone with their
+offset. A contact's text is shown literally (HTML escaped, Markdown not interpreted). Media shown
+(images inline, audio/video playable, documents linked). No script, no external resource: the
+files open offline in any browser and print as they look.
 """
 
 from __future__ import annotations

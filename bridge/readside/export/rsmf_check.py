@@ -18,8 +18,8 @@ Where Relativity only warns, this check fails, and it adds what a file must be t
   employee carries an Entra object id or UPN, and the plain-text body holds every event's text.
 
 The structure rules restate the RSMF 2.0.0 specification (its JSON schema's properties, types
-and enumerations). ``python -m bridge.readside.export.rsmf_check FILE_OR_DIR …`` checks files from the
-command line; it prints each problem and exits 1 if there is any.
+and enumerations). ``python -m bridge.readside.export.rsmf_check FILE_OR_DIR …`` checks files
+from the command line; it prints each problem and exits 1 if there is any.
 """
 
 from __future__ import annotations
