@@ -287,9 +287,11 @@ class LocalStore:
         )
 
     async def close(self) -> None:
+        # Wait for file work already handed to the threads: a write whose caller was cancelled
+        # still lands, and must land before the store counts as closed.
         threads, self._threads = self._threads, None
         if threads is not None:
-            threads.shutdown(wait=False)
+            await asyncio.to_thread(threads.shutdown, wait=True)
 
 
 def _walk_sorted(start: Path, base: Path) -> list[tuple[str, int]]:
